@@ -1,0 +1,84 @@
+# kotetsu build. `make` builds the core library and tools; `make check` runs
+# every test (installing missing Debian packages first); `make fuzz` builds
+# the libFuzzer targets; `make bench` runs the benchmarks.
+
+CC      ?= gcc
+CLANG   ?= clang
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -I.
+LDLIBS  := -lcrypto
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+CORE_SRC  := $(sort $(shell find core -name '*.c'))
+CORE_HDR  := $(sort $(shell find core -name '*.h'))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
+FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+
+B := build
+CORE_OBJ      := $(CORE_SRC:%.c=$(B)/obj/%.o)
+CORE_ASAN_OBJ := $(CORE_SRC:%.c=$(B)/asan/%.o)
+CORE_FUZZ_OBJ := $(CORE_SRC:%.c=$(B)/fuzzobj/%.o)
+TESTS      := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+TESTS_ASAN := $(TEST_SRC:tests/unit/%.c=$(B)/tests-asan/%)
+TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+FUZZERS    := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
+BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+.PHONY: all lib tests tools fuzz bench check deps clean
+all: lib tools
+
+lib: $(B)/libkotetsu.a
+tests: $(TESTS) $(TESTS_ASAN)
+tools: $(TOOLS)
+fuzz: $(FUZZERS)
+
+$(B)/libkotetsu.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+$(B)/libkotetsu-asan.a: $(CORE_ASAN_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+$(B)/libkotetsu-fuzz.a: $(CORE_FUZZ_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(B)/obj/%.o: %.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(B)/asan/%.o: %.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+$(B)/fuzzobj/%.o: %.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libkotetsu.a -lcmocka $(LDLIBS)
+$(B)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(B)/libkotetsu-asan.a -lcmocka $(LDLIBS)
+$(B)/tools/%: tests/tools/%.c $(B)/libkotetsu.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libkotetsu.a $(LDLIBS)
+$(B)/fuzz/%: fuzz/%.c $(B)/libkotetsu-fuzz.a
+	@mkdir -p $(@D)
+	$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(B)/libkotetsu-fuzz.a $(LDLIBS)
+$(B)/bench/%: bench/%.c $(B)/libkotetsu.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O2 -march=native -o $@ $< $(B)/libkotetsu.a $(LDLIBS)
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	@scripts/check
+
+bench: deps $(BENCHES)
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+clean:
+	rm -rf $(B)
