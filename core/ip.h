@@ -53,7 +53,11 @@ struct kt_ip_info {
  * leave has_ports false rather than failing. */
 int kt_ip_parse(const uint8_t *p, size_t len, struct kt_ip_info *out);
 
-/* RFC 1071 one's-complement sum helpers. */
+/* RFC 1071 one's-complement sum helpers. csum_add adds p as big-endian
+ * 16-bit words to sum (only the last piece may have an odd length);
+ * csum_fold folds to 16 bits and returns the complement, the value to store
+ * in a checksum field (as Linux's csum_fold): over data that includes a
+ * correct checksum it returns 0. */
 uint32_t kt_ip_csum_add(uint32_t sum, const uint8_t *p, size_t len);
 uint16_t kt_ip_csum_fold(uint32_t sum);
 /* Recompute the IPv4 header checksum of the header at p (IHL from p). */
@@ -78,7 +82,9 @@ void kt_ip_set_len(uint8_t *p, size_t tot_len);
 uint8_t kt_ip_tos(const uint8_t *p);
 
 /* UDP checksum over an IPv4/IPv6 pseudo-header and the UDP datagram at udp
- * (length udp_len, checksum field included as it is). */
+ * (length udp_len, checksum field included as it is). With the field zeroed
+ * it is the value to send; a computed 0 is returned as 0xffff (RFC 768), so
+ * over a datagram whose checksum is correct the result is 0xffff. */
 uint16_t kt_udp_csum(const struct kt_addr *src, const struct kt_addr *dst,
 		     const uint8_t *udp, size_t udp_len);
 

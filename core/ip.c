@@ -1,0 +1,302 @@
+/* IPv4 and IPv6 header parsing and building, and the RFC 1071 checksums the
+ * packet core needs (IPv4 header, UDP for ESP in UDP). Every field read is
+ * bounded by min(buffer length, length the header states). */
+#include <string.h>
+
+#include "core/err.h"
+#include "core/ip.h"
+
+#define IPV4_IHL_MIN 5            /* RFC 791 §3.1: IHL in 32-bit words */
+#define IPV4_FLAG_MF 0x2000       /* RFC 791 §3.1: more fragments */
+#define IPV4_FRAG_OFF 0x1fff      /* RFC 791 §3.1: fragment offset */
+#define IPV4_CSUM_OFF 10
+#define IPV6_FRAG_HDR_LEN 8       /* RFC 8200 §4.5 */
+#define IPV6_FRAG_OFF 0xfff8      /* RFC 8200 §4.5: offset, in 8-octet units */
+#define IPV6_FRAG_M 0x0001        /* RFC 8200 §4.5: more fragments */
+#define IPV6_EXT_UNIT 8           /* RFC 8200 §4.3-4.6: Hdr Ext Len unit */
+#define IP_LEN_MAX 65535          /* 16-bit total / payload length field */
+#define L4_PORTS_LEN 4            /* TCP, UDP and SCTP start with both ports */
+#define ICMP_TYPE_CODE_LEN 2
+/* Extension headers walked before giving up. RFC 8200 sets no limit, but a
+ * chain longer than this is an attack on middleboxes, not traffic (RFC 7112,
+ * RFC 9098), and a bound keeps the walk's cost fixed. */
+#define IPV6_MAX_EXT_HDRS 8
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static void put16(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Ports or ICMP type/code, only where the upper-layer header is present
+ * (never in a non-first fragment) and long enough. */
+static void parse_upper(const uint8_t *p, struct kt_ip_info *out)
+{
+	const uint8_t *l4 = p + out->hdr_len;
+	size_t avail = out->tot_len - out->hdr_len;
+	uint8_t icmp = out->version == 4 ? KT_IPPROTO_ICMP : KT_IPPROTO_ICMPV6;
+
+	if (!out->first_fragment_or_whole)
+		return;
+	if (out->proto == KT_IPPROTO_TCP || out->proto == KT_IPPROTO_UDP ||
+	    out->proto == KT_IPPROTO_SCTP) {
+		if (avail < L4_PORTS_LEN)
+			return;
+		out->has_ports = true;
+		out->sport = get16(l4);
+		out->dport = get16(l4 + 2);
+	} else if (out->proto == icmp && avail >= ICMP_TYPE_CODE_LEN) {
+		out->has_icmp = true;
+		out->icmp_type = l4[0];
+		out->icmp_code = l4[1];
+	}
+}
+
+static int parse_v4(const uint8_t *p, size_t len, struct kt_ip_info *out)
+{
+	size_t ihl, tot;
+	uint16_t frag;
+
+	if (len < KT_IPV4_HDR_MIN)
+		return KT_ERR_MALFORMED;
+	ihl = (size_t)(p[0] & 0x0f) * 4;
+	tot = get16(p + 2);
+	if (ihl < IPV4_IHL_MIN * 4 || ihl > len || tot < ihl || tot > len)
+		return KT_ERR_MALFORMED;
+	frag = get16(p + 6);
+	out->version = 4;
+	out->proto = p[9];
+	out->proto_off = 9;
+	out->hdr_len = (uint16_t)ihl;
+	out->tot_len = (uint32_t)tot;
+	out->src.version = out->dst.version = 4;
+	memcpy(out->src.bytes, p + 12, 4);
+	memcpy(out->dst.bytes, p + 16, 4);
+	out->fragment = (frag & (IPV4_FLAG_MF | IPV4_FRAG_OFF)) != 0;
+	out->first_fragment_or_whole = (frag & IPV4_FRAG_OFF) == 0;
+	return 0;
+}
+
+static bool is_v6_ext(uint8_t nh)
+{
+	return nh == KT_IPPROTO_HOPOPTS || nh == KT_IPPROTO_ROUTING ||
+	       nh == KT_IPPROTO_FRAGMENT || nh == KT_IPPROTO_DSTOPTS;
+}
+
+/* Length of the extension header `nh` at p[off..end), or 0 if it does not
+ * fit. A fragment header also sets the fragment flags. */
+static size_t v6_ext_len(const uint8_t *p, size_t off, size_t end, uint8_t nh,
+			 struct kt_ip_info *out)
+{
+	size_t hlen = IPV6_FRAG_HDR_LEN;
+
+	if (end - off < 2)
+		return 0;
+	if (nh != KT_IPPROTO_FRAGMENT)
+		hlen = ((size_t)p[off + 1] + 1) * IPV6_EXT_UNIT;
+	if (end - off < hlen)
+		return 0;
+	if (nh == KT_IPPROTO_FRAGMENT) {
+		uint16_t fo = get16(p + off + 2);
+		/* Offset 0 with M clear is an atomic fragment: a whole packet
+		 * (RFC 6946). */
+		if (fo & (IPV6_FRAG_OFF | IPV6_FRAG_M))
+			out->fragment = true;
+		if (fo & IPV6_FRAG_OFF)
+			out->first_fragment_or_whole = false;
+	}
+	return hlen;
+}
+
+/* Walk hop-by-hop, routing, fragment and destination options headers up to
+ * the upper-layer protocol, AH or ESP. After a non-first fragment's header
+ * the rest is fragment data, so the walk stops there. */
+static int walk_v6(const uint8_t *p, struct kt_ip_info *out)
+{
+	size_t off = KT_IPV6_HDR_LEN, nh_off = 6, end = out->tot_len;
+	uint8_t nh = p[6];
+	unsigned n;
+
+	for (n = 0; is_v6_ext(nh) && out->first_fragment_or_whole; n++) {
+		size_t hlen;
+
+		/* RFC 8200 §4.3: hop-by-hop options only right after the IPv6 header. */
+		if (n == IPV6_MAX_EXT_HDRS || (nh == KT_IPPROTO_HOPOPTS && n != 0))
+			return KT_ERR_MALFORMED;
+		hlen = v6_ext_len(p, off, end, nh, out);
+		if (hlen == 0)
+			return KT_ERR_MALFORMED;
+		nh_off = off;
+		nh = p[off];
+		off += hlen;
+	}
+	out->proto = nh;
+	out->proto_off = (uint16_t)nh_off;
+	out->hdr_len = (uint16_t)off;
+	return 0;
+}
+
+static int parse_v6(const uint8_t *p, size_t len, struct kt_ip_info *out)
+{
+	size_t plen;
+
+	if (len < KT_IPV6_HDR_LEN)
+		return KT_ERR_MALFORMED;
+	plen = get16(p + 4);
+	/* Payload length 0 announces a jumbogram (RFC 2675): not supported. */
+	if (plen == 0 || plen > len - KT_IPV6_HDR_LEN)
+		return KT_ERR_MALFORMED;
+	out->version = 6;
+	out->tot_len = (uint32_t)(KT_IPV6_HDR_LEN + plen);
+	out->src.version = out->dst.version = 6;
+	memcpy(out->src.bytes, p + 8, 16);
+	memcpy(out->dst.bytes, p + 24, 16);
+	out->first_fragment_or_whole = true;
+	return walk_v6(p, out);
+}
+
+int kt_ip_parse(const uint8_t *p, size_t len, struct kt_ip_info *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 1)
+		return KT_ERR_MALFORMED;
+	switch (p[0] >> 4) {
+	case 4:
+		rc = parse_v4(p, len, out);
+		break;
+	case 6:
+		rc = parse_v6(p, len, out);
+		break;
+	default:
+		return KT_ERR_MALFORMED;
+	}
+	if (rc == 0)
+		parse_upper(p, out);
+	return rc;
+}
+
+uint32_t kt_ip_csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	uint64_t acc = sum;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		acc += get16(p + i);
+	if (len & 1)
+		acc += (uint32_t)p[len - 1] << 8;
+	/* 2^32 = 1 mod 2^16-1, so end-around carries keep the sum's value. */
+	while (acc >> 32)
+		acc = (acc & 0xffffffff) + (acc >> 32);
+	return (uint32_t)acc;
+}
+
+uint16_t kt_ip_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+void kt_ip4_set_csum(uint8_t *p)
+{
+	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+
+	put16(p + IPV4_CSUM_OFF, 0);
+	put16(p + IPV4_CSUM_OFF, kt_ip_csum_fold(kt_ip_csum_add(0, p, ihl)));
+}
+
+static void build_v4(uint8_t *p, const struct kt_addr *src, const struct kt_addr *dst,
+		     uint8_t proto, size_t tot_len, uint8_t tos, uint8_t ttl, uint16_t id)
+{
+	p[0] = 0x40 | IPV4_IHL_MIN;
+	p[1] = tos;
+	put16(p + 2, tot_len);
+	put16(p + 4, id);
+	put16(p + 6, 0); /* DF clear: the path may fragment the outer packet */
+	p[8] = ttl;
+	p[9] = proto;
+	memcpy(p + 12, src->bytes, 4);
+	memcpy(p + 16, dst->bytes, 4);
+	kt_ip4_set_csum(p);
+}
+
+static void build_v6(uint8_t *p, const struct kt_addr *src, const struct kt_addr *dst,
+		     uint8_t proto, size_t payload_len, uint8_t tclass, uint8_t hops)
+{
+	p[0] = (uint8_t)(0x60 | tclass >> 4);
+	p[1] = (uint8_t)(tclass << 4); /* flow label 0 */
+	p[2] = p[3] = 0;
+	put16(p + 4, payload_len);
+	p[6] = proto;
+	p[7] = hops;
+	memcpy(p + 8, src->bytes, 16);
+	memcpy(p + 24, dst->bytes, 16);
+}
+
+int kt_ip_build(uint8_t *p, const struct kt_addr *src, const struct kt_addr *dst,
+		uint8_t proto, size_t payload_len, uint8_t tos, uint8_t ttl, uint16_t id)
+{
+	size_t hlen;
+
+	if (src->version != dst->version || (src->version != 4 && src->version != 6))
+		return KT_ERR_INVAL;
+	hlen = kt_ip_hdr_len(src->version);
+	if (payload_len > IP_LEN_MAX || (src->version == 4 && payload_len > IP_LEN_MAX - hlen))
+		return KT_ERR_INVAL;
+	if (src->version == 4)
+		build_v4(p, src, dst, proto, hlen + payload_len, tos, ttl, id);
+	else
+		build_v6(p, src, dst, proto, payload_len, tos, ttl);
+	return (int)hlen;
+}
+
+void kt_ip_set_len(uint8_t *p, size_t tot_len)
+{
+	if (p[0] >> 4 == 6) {
+		put16(p + 4, tot_len - KT_IPV6_HDR_LEN);
+	} else {
+		put16(p + 2, tot_len);
+		kt_ip4_set_csum(p);
+	}
+}
+
+uint8_t kt_ip_tos(const uint8_t *p)
+{
+	if (p[0] >> 4 == 6)
+		return (uint8_t)((p[0] & 0x0f) << 4 | p[1] >> 4);
+	return p[1];
+}
+
+/* RFC 768 (IPv4) and RFC 8200 §8.1 (IPv6) pseudo-headers. */
+static uint32_t pseudo_sum(const struct kt_addr *src, const struct kt_addr *dst, size_t udp_len)
+{
+	uint8_t tail[8] = {0};
+	size_t alen = src->version == 6 ? 16 : 4;
+	uint32_t sum = kt_ip_csum_add(0, src->bytes, alen);
+
+	sum = kt_ip_csum_add(sum, dst->bytes, alen);
+	if (src->version == 6) {
+		tail[0] = (uint8_t)(udp_len >> 24);
+		tail[1] = (uint8_t)(udp_len >> 16);
+		put16(tail + 2, udp_len);
+		tail[7] = KT_IPPROTO_UDP;
+		return kt_ip_csum_add(sum, tail, 8);
+	}
+	tail[1] = KT_IPPROTO_UDP;
+	put16(tail + 2, udp_len);
+	return kt_ip_csum_add(sum, tail, 4);
+}
+
+uint16_t kt_udp_csum(const struct kt_addr *src, const struct kt_addr *dst,
+		     const uint8_t *udp, size_t udp_len)
+{
+	uint32_t sum = kt_ip_csum_add(pseudo_sum(src, dst, udp_len), udp, udp_len);
+	uint16_t csum = kt_ip_csum_fold(sum);
+
+	/* RFC 768: a computed 0 is sent as all ones; 0 means "no checksum". */
+	return csum == 0 ? 0xffff : csum;
+}
