@@ -14,13 +14,16 @@
 struct kt_replay {
 	uint64_t top;        /* highest sequence number accepted; 0: none yet */
 	uint32_t size;       /* window in packets; 0 disables replay checks */
-	uint32_t words;      /* bitmap words (size rounded up, at least 1) */
+	uint32_t words;      /* bitmap words: size rounded up, plus one so that
+	                        sliding clears whole words (at least 1) */
 	bool esn;            /* extended sequence numbers */
 	uint64_t *bitmap;    /* bit for seq s lives at (s % (words*64)) */
 };
 
 /* Allocate the window; size 0 disables the check (only sensible without
- * integrity). Returns 0, KT_ERR_INVAL (size > max), KT_ERR_NOMEM. */
+ * integrity): every number passes, top still follows the highest, and ESN
+ * inference picks the epoch nearest to it. Returns 0, KT_ERR_INVAL
+ * (size > max), KT_ERR_NOMEM. */
 int kt_replay_init(struct kt_replay *r, uint32_t size, bool esn);
 void kt_replay_free(struct kt_replay *r);
 

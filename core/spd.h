@@ -31,7 +31,9 @@ void kt_spd_del(struct kt_spd *spd);
 int kt_spd_add(struct kt_spd *spd, const struct kt_spd_rule *rule, uint32_t *id);
 /* Remove a rule. Returns 0 or KT_ERR_NOT_FOUND. */
 int kt_spd_remove(struct kt_spd *spd, uint32_t id);
-/* The stored rule, to attach or detach SAs; NULL if no such id. */
+/* The stored rule, to attach or detach SAs; NULL if no such id. Only esp,
+ * ah and cookie may be changed through it (selectors are compiled at add
+ * time); the pointer is valid until the next add or remove. */
 struct kt_spd_rule *kt_spd_get(struct kt_spd *spd, uint32_t id);
 /* Detach an SA from every rule that points at it (before it is removed). */
 void kt_spd_forget_sa(struct kt_spd *spd, const struct kt_sa *sa);

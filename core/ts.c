@@ -94,7 +94,10 @@ static int parse_proto(const char *s, uint8_t *proto)
 	return 0;
 }
 
-static bool is_icmp(uint8_t proto) { return proto == KT_IPPROTO_ICMP || proto == KT_IPPROTO_ICMPV6; }
+static bool is_icmp(uint8_t proto)
+{
+	return proto == KT_IPPROTO_ICMP || proto == KT_IPPROTO_ICMPV6;
+}
 
 /* Only these protocols have something in the port field of a selector;
  * a port range on any other protocol could never match a packet. */
@@ -193,6 +196,9 @@ int kt_ts_parse(struct kt_ts *ts, const char *text)
 	}
 	if (parse_addrs(&out, buf) < 0)
 		return KT_ERR_INVAL;
+	out.proto = KT_TS_PROTO_ANY;
+	out.port_start = 0;
+	out.port_end = TS_PORT_MAX;
 	if (bracket && parse_protoport(&out, bracket + 1) < 0)
 		return KT_ERR_INVAL;
 	/* ICMP in the wrong IP version can never match: a typo, not a policy. */
