@@ -13,14 +13,17 @@
 /* Seal pkt (an IP packet) with the outbound ESP SA. Tunnel mode puts the
  * packet inside a new outer header (sa->p.src -> sa->p.dst); transport mode
  * inserts ESP after the IP header (after IPv6 extension headers). With
- * sa->p.encap a UDP header goes before ESP. Returns 0, KT_ERR_NOSPACE,
+ * sa->p.encap a UDP header goes before ESP. Returns 0, KT_ERR_NOSPACE (also
+ * when the result would not fit the IP length field), KT_ERR_FRAGMENT
+ * (transport mode on a fragment),
  * KT_ERR_EXHAUSTED, KT_ERR_EXPIRED, KT_ERR_MALFORMED (pkt not IP),
  * KT_ERR_INVAL (not an outbound ESP SA), KT_ERR_CRYPTO. */
 int kt_esp_seal(struct kt_sad *sad, struct kt_sa *sa, struct kt_pkt *pkt);
 
 /* Open the ESP packet described by ip (ip->proto ESP, or UDP carrying ESP
  * when udp is true). In fixed order: find the SA, check replay, verify the
- * ICV, decrypt, check padding, only then advance the window and count.
+ * ICV and decrypt, advance the window (the packet is authentic), then check
+ * padding and next header and count the bytes.
  * On success pkt holds the inner packet (tunnel) or the packet with ESP
  * removed (transport), and *sa the SA used. On failure *sa is the SA when
  * one was found (so per-SA counters can be kept), else NULL; the packet
