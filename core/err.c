@@ -27,6 +27,10 @@ const char *kt_strerror(int err)
 	case KT_ERR_DISCARD: return "discarded by policy";
 	case KT_ERR_ACQUIRE: return "no SA yet for protected traffic";
 	case KT_ERR_FRAGMENT: return "fragmented IPsec packet";
+	case KT_ERR_IKE_MAJOR_VERSION: return "IKE major version above 2";
+	case KT_ERR_IKE_CRITICAL: return "unsupported critical IKE payload";
+	case KT_ERR_IKE_SYNTAX: return "IKE field value not allowed by RFC 7296";
+	case KT_ERR_IKE_LIMIT: return "IKE message exceeds a codec limit";
 	}
 	return "unknown error";
 }

@@ -29,6 +29,10 @@ enum kt_err {
 	KT_ERR_DISCARD = -20,    /* SPD says DISCARD (or no rule matched) */
 	KT_ERR_ACQUIRE = -21,    /* SPD says PROTECT but no SA yet: acquire event queued */
 	KT_ERR_FRAGMENT = -22,   /* outer fragment: must be reassembled before IPsec */
+	KT_ERR_IKE_MAJOR_VERSION = -23, /* IKE major version above 2: answer INVALID_MAJOR_VERSION */
+	KT_ERR_IKE_CRITICAL = -24,      /* unknown payload marked critical: UNSUPPORTED_CRITICAL_PAYLOAD */
+	KT_ERR_IKE_SYNTAX = -25,        /* IKE field value RFC 7296 forbids (lengths fine): INVALID_SYNTAX */
+	KT_ERR_IKE_LIMIT = -26,         /* more IKE payloads, proposals, ... than the codec holds */
 };
 
 /* Short English description of a KT_ERR_* value; never NULL. */

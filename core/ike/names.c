@@ -1,0 +1,85 @@
+/* Names of IKEv2 exchanges, payloads and notify types for logs, spelled as
+ * RFC 7296 and the IANA registries spell them. */
+#include "core/ike/msg.h"
+
+#define NAME(prefix, x) case prefix##x: return #x
+
+const char *kt_ike_exchange_name(uint8_t exchange)
+{
+	switch (exchange) {
+	NAME(KT_IKE_EXCH_, IKE_SA_INIT);
+	NAME(KT_IKE_EXCH_, IKE_AUTH);
+	NAME(KT_IKE_EXCH_, CREATE_CHILD_SA);
+	NAME(KT_IKE_EXCH_, INFORMATIONAL);
+	NAME(KT_IKE_EXCH_, IKE_SESSION_RESUME);
+	NAME(KT_IKE_EXCH_, IKE_INTERMEDIATE);
+	}
+	return NULL;
+}
+
+const char *kt_ike_payload_name(uint8_t type)
+{
+	switch (type) {
+	case KT_IKE_PL_NONE: return "NONE";
+	case KT_IKE_PL_SA: return "SA";
+	case KT_IKE_PL_KE: return "KE";
+	case KT_IKE_PL_IDI: return "IDi";
+	case KT_IKE_PL_IDR: return "IDr";
+	case KT_IKE_PL_CERT: return "CERT";
+	case KT_IKE_PL_CERTREQ: return "CERTREQ";
+	case KT_IKE_PL_AUTH: return "AUTH";
+	case KT_IKE_PL_NONCE: return "Nonce";
+	case KT_IKE_PL_NOTIFY: return "Notify";
+	case KT_IKE_PL_DELETE: return "Delete";
+	case KT_IKE_PL_VID: return "VendorID";
+	case KT_IKE_PL_TSI: return "TSi";
+	case KT_IKE_PL_TSR: return "TSr";
+	case KT_IKE_PL_SK: return "SK";
+	case KT_IKE_PL_CP: return "CP";
+	case KT_IKE_PL_EAP: return "EAP";
+	case KT_IKE_PL_SKF: return "SKF";
+	}
+	return NULL;
+}
+
+const char *kt_ike_notify_name(uint16_t type)
+{
+	switch (type) {
+	NAME(KT_IKE_N_, UNSUPPORTED_CRITICAL_PAYLOAD);
+	NAME(KT_IKE_N_, INVALID_IKE_SPI);
+	NAME(KT_IKE_N_, INVALID_MAJOR_VERSION);
+	NAME(KT_IKE_N_, INVALID_SYNTAX);
+	NAME(KT_IKE_N_, INVALID_MESSAGE_ID);
+	NAME(KT_IKE_N_, INVALID_SPI);
+	NAME(KT_IKE_N_, NO_PROPOSAL_CHOSEN);
+	NAME(KT_IKE_N_, INVALID_KE_PAYLOAD);
+	NAME(KT_IKE_N_, AUTHENTICATION_FAILED);
+	NAME(KT_IKE_N_, SINGLE_PAIR_REQUIRED);
+	NAME(KT_IKE_N_, NO_ADDITIONAL_SAS);
+	NAME(KT_IKE_N_, INTERNAL_ADDRESS_FAILURE);
+	NAME(KT_IKE_N_, FAILED_CP_REQUIRED);
+	NAME(KT_IKE_N_, TS_UNACCEPTABLE);
+	NAME(KT_IKE_N_, INVALID_SELECTORS);
+	NAME(KT_IKE_N_, TEMPORARY_FAILURE);
+	NAME(KT_IKE_N_, CHILD_SA_NOT_FOUND);
+	NAME(KT_IKE_N_, INITIAL_CONTACT);
+	NAME(KT_IKE_N_, SET_WINDOW_SIZE);
+	NAME(KT_IKE_N_, ADDITIONAL_TS_POSSIBLE);
+	NAME(KT_IKE_N_, IPCOMP_SUPPORTED);
+	NAME(KT_IKE_N_, NAT_DETECTION_SOURCE_IP);
+	NAME(KT_IKE_N_, NAT_DETECTION_DESTINATION_IP);
+	NAME(KT_IKE_N_, COOKIE);
+	NAME(KT_IKE_N_, USE_TRANSPORT_MODE);
+	NAME(KT_IKE_N_, HTTP_CERT_LOOKUP_SUPPORTED);
+	NAME(KT_IKE_N_, REKEY_SA);
+	NAME(KT_IKE_N_, ESP_TFC_PADDING_NOT_SUPPORTED);
+	NAME(KT_IKE_N_, NON_FIRST_FRAGMENTS_ALSO);
+	NAME(KT_IKE_N_, MOBIKE_SUPPORTED);
+	NAME(KT_IKE_N_, MULTIPLE_AUTH_SUPPORTED);
+	NAME(KT_IKE_N_, REDIRECT_SUPPORTED);
+	NAME(KT_IKE_N_, CHILDLESS_IKEV2_SUPPORTED);
+	NAME(KT_IKE_N_, IKEV2_FRAGMENTATION_SUPPORTED);
+	NAME(KT_IKE_N_, SIGNATURE_HASH_ALGORITHMS);
+	}
+	return NULL;
+}
