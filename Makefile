@@ -7,7 +7,7 @@ CLANG   ?= clang
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -I.
-LDLIBS  := -lcrypto
+LDLIBS  := -lcrypto -linih
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 CORE_SRC  := $(sort $(shell find core -name '*.c'))
