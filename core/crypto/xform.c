@@ -327,37 +327,37 @@ static void aead_nonce(const struct kt_xform *x, const uint8_t *iv, uint8_t *non
 	memcpy(nonce + KT_XFORM_SALT_LEN, iv, AEAD_IV_LEN);
 }
 
-static int aead_seal(struct kt_xform *x, struct kt_xform_io *io)
+/* The AEAD operations shared by ESP and IKE's SK payload: nonce = salt | iv,
+ * any AAD, data encrypted or decrypted in place. */
+static int aead_encrypt(struct kt_xform *x, const uint8_t *aad, size_t aad_len,
+			const uint8_t *iv, uint8_t *data, size_t len, uint8_t *icv)
 {
 	EVP_CIPHER_CTX *ctx = x->enc_ctx;
-	uint8_t nonce[AEAD_NONCE_LEN], aadbuf[AEAD_AAD_ESN_LEN], fin[EVP_MAX_BLOCK_LENGTH];
-	int aad_len, n, ok;
-	const uint8_t *aad = aead_aad(io, aadbuf, &aad_len);
+	uint8_t nonce[AEAD_NONCE_LEN], fin[EVP_MAX_BLOCK_LENGTH];
+	int n, ok;
 
-	put_be32(io->iv, (uint32_t)(io->seq >> 32));
-	put_be32(io->iv + 4, (uint32_t)io->seq);
-	aead_nonce(x, io->iv, nonce);
+	aead_nonce(x, iv, nonce);
 	ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce)
-	     && EVP_EncryptUpdate(ctx, NULL, &n, aad, aad_len)
-	     && EVP_EncryptUpdate(ctx, io->data, &n, io->data, (int)io->len)
+	     && (aad_len == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len))
+	     && (len == 0 || EVP_EncryptUpdate(ctx, data, &n, data, (int)len))
 	     && EVP_EncryptFinal_ex(ctx, fin, &n)
-	     && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_ICV_LEN, io->icv);
+	     && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_ICV_LEN, icv);
 	OPENSSL_cleanse(nonce, sizeof(nonce));
 	return ok ? 0 : KT_ERR_CRYPTO;
 }
 
-static int aead_open(struct kt_xform *x, struct kt_xform_io *io)
+static int aead_decrypt(struct kt_xform *x, const uint8_t *aad, size_t aad_len,
+			const uint8_t *iv, uint8_t *data, size_t len, const uint8_t *icv)
 {
 	EVP_CIPHER_CTX *ctx = x->dec_ctx;
-	uint8_t nonce[AEAD_NONCE_LEN], aadbuf[AEAD_AAD_ESN_LEN], fin[EVP_MAX_BLOCK_LENGTH];
-	int aad_len, n, ok;
-	const uint8_t *aad = aead_aad(io, aadbuf, &aad_len);
+	uint8_t nonce[AEAD_NONCE_LEN], fin[EVP_MAX_BLOCK_LENGTH];
+	int n, ok;
 
-	aead_nonce(x, io->iv, nonce);
+	aead_nonce(x, iv, nonce);
 	ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce)
-	     && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_ICV_LEN, io->icv)
-	     && EVP_DecryptUpdate(ctx, NULL, &n, aad, aad_len)
-	     && EVP_DecryptUpdate(ctx, io->data, &n, io->data, (int)io->len);
+	     && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_ICV_LEN, (void *)icv)
+	     && (aad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len))
+	     && (len == 0 || EVP_DecryptUpdate(ctx, data, &n, data, (int)len));
 	OPENSSL_cleanse(nonce, sizeof(nonce));
 	if (!ok)
 		return KT_ERR_CRYPTO;
@@ -365,8 +365,29 @@ static int aead_open(struct kt_xform *x, struct kt_xform_io *io)
 		return 0;
 	/* The tag is checked only after decryption: never leave unverified
 	 * plaintext in the caller's buffer. */
-	memset(io->data, 0, io->len);
+	if (len > 0)
+		memset(data, 0, len);
 	return KT_ERR_AUTH;
+}
+
+static int aead_seal(struct kt_xform *x, struct kt_xform_io *io)
+{
+	uint8_t aadbuf[AEAD_AAD_ESN_LEN];
+	int aad_len;
+	const uint8_t *aad = aead_aad(io, aadbuf, &aad_len);
+
+	put_be32(io->iv, (uint32_t)(io->seq >> 32));
+	put_be32(io->iv + 4, (uint32_t)io->seq);
+	return aead_encrypt(x, aad, (size_t)aad_len, io->iv, io->data, io->len, io->icv);
+}
+
+static int aead_open(struct kt_xform *x, struct kt_xform_io *io)
+{
+	uint8_t aadbuf[AEAD_AAD_ESN_LEN];
+	int aad_len;
+	const uint8_t *aad = aead_aad(io, aadbuf, &aad_len);
+
+	return aead_decrypt(x, aad, (size_t)aad_len, io->iv, io->data, io->len, io->icv);
 }
 
 /* ---- cipher (CBC or NULL) + HMAC, encrypt-then-MAC (RFC 4303 §3.3.2.1) ---- */
@@ -469,4 +490,62 @@ int kt_xform_mac(struct kt_xform *x, const struct kt_chunk *chunks, size_t n, ui
 	if (!x->mac_ctx)
 		return KT_ERR_INVAL;
 	return mac_chunks(x, chunks, n, icv);
+}
+
+/* ---- generic AEAD-style protection (IKE's SK payload) ---- */
+
+/* ICV input for cipher+HMAC: aad | iv | ciphertext (RFC 7296 §3.14). */
+static int etm_icv_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len,
+		       const uint8_t *iv, const uint8_t *data, size_t len, uint8_t *icv)
+{
+	struct kt_chunk c[] = {
+		{ aad, aad_len },
+		{ iv, x->iv_len },
+		{ data, len },
+	};
+
+	return mac_chunks(x, c, N_ELEMS(c), icv);
+}
+
+/* Needs encryption (AEAD, or a cipher or NULL with HMAC); CBC needs whole
+ * blocks, an AEAD any length. */
+static bool aad_ok(const struct kt_xform *x, size_t aad_len, size_t len)
+{
+	if (x->encr == KT_ENCR_NONE || (!x->aead && !x->mac_ctx))
+		return false;
+	if (aad_len > INT_MAX || len > INT_MAX)
+		return false;
+	return x->aead || !x->enc_ctx || len % x->block_size == 0;
+}
+
+int kt_xform_seal_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, const uint8_t *iv,
+		      uint8_t *data, size_t len, uint8_t *icv)
+{
+	if (!aad_ok(x, aad_len, len))
+		return KT_ERR_INVAL;
+	if (x->aead)
+		return aead_encrypt(x, aad, aad_len, iv, data, len, icv);
+	if (x->enc_ctx && len > 0 && cbc_crypt(x->enc_ctx, iv, data, len) < 0)
+		return KT_ERR_CRYPTO;
+	return etm_icv_aad(x, aad, aad_len, iv, data, len, icv);
+}
+
+int kt_xform_open_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, const uint8_t *iv,
+		      uint8_t *data, size_t len, const uint8_t *icv)
+{
+	uint8_t want[KT_XFORM_MAX_ICV];
+	int rc;
+
+	if (!aad_ok(x, aad_len, len))
+		return KT_ERR_INVAL;
+	if (x->aead)
+		return aead_decrypt(x, aad, aad_len, iv, data, len, icv);
+	rc = etm_icv_aad(x, aad, aad_len, iv, data, len, want);
+	if (rc < 0)
+		return rc;
+	if (CRYPTO_memcmp(want, icv, x->icv_len) != 0)
+		return KT_ERR_AUTH;
+	if (x->enc_ctx && len > 0)
+		return cbc_crypt(x->dec_ctx, iv, data, len);
+	return 0;
 }

@@ -99,6 +99,21 @@ int kt_xform_seal(struct kt_xform *x, struct kt_xform_io *io);
  * place. Returns 0, KT_ERR_AUTH, KT_ERR_CRYPTO. */
 int kt_xform_open(struct kt_xform *x, struct kt_xform_io *io);
 
+/* Generic protection for IKE's SK payload (and anything shaped like it),
+ * with the caller's IV in iv (iv_len bytes, read only). AEAD (RFC 5282):
+ * nonce = salt | iv, associated data aad. Cipher+HMAC (RFC 7296 §3.14):
+ * encrypt data, then MAC aad | iv | data; open verifies in constant time
+ * before decrypting. data is len bytes, in place; icv holds icv_len bytes.
+ * Returns 0, KT_ERR_AUTH (open: ICV mismatch; an AEAD's data is then
+ * zeroed), KT_ERR_INVAL (len not a multiple of block_size for CBC, an
+ * AH-only transform, a length over INT_MAX), KT_ERR_CRYPTO. Allocates
+ * nothing (the AEAD path not even inside libcrypto; OpenSSL 3.0's HMAC
+ * re-init copies a digest context internally, as for ESP). */
+int kt_xform_seal_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, const uint8_t *iv,
+		      uint8_t *data, size_t len, uint8_t *icv);
+int kt_xform_open_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, const uint8_t *iv,
+		      uint8_t *data, size_t len, const uint8_t *icv);
+
 /* One piece of a MAC input (AH: header, AH with zeroed ICV, payload, seq_hi). */
 struct kt_chunk {
 	const uint8_t *p;
