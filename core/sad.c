@@ -200,7 +200,9 @@ static int sa_setup(struct kt_sa *sa, const struct kt_sa_params *p, kt_tstamp no
 	sa->p = *p;
 	sa->p.xf.encr_key = NULL; /* keys live only inside the libcrypto contexts */
 	sa->p.xf.integ_key = NULL;
-	int err = kt_xform_init(&sa->xf, &p->xf);
+	struct kt_xform_params xp = p->xf;
+	xp.use = p->dir == KT_DIR_IN ? KT_XFORM_USE_OPEN : KT_XFORM_USE_SEAL;
+	int err = kt_xform_init(&sa->xf, &xp);
 	if (err)
 		return err;
 	if (p->dir == KT_DIR_IN) {

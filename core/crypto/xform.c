@@ -212,7 +212,8 @@ static int new_cipher_ctx(void **out, const EVP_CIPHER *c, const uint8_t *key, i
 	return 0;
 }
 
-static int key_cipher(struct kt_xform *x, const struct encr_alg *e, const uint8_t *key)
+static int key_cipher(struct kt_xform *x, const struct encr_alg *e, const uint8_t *key,
+		      uint8_t use)
 {
 	EVP_CIPHER *c;
 	int rc;
@@ -224,8 +225,9 @@ static int key_cipher(struct kt_xform *x, const struct encr_alg *e, const uint8_
 	c = EVP_CIPHER_fetch(NULL, e->evp, NULL);
 	if (!c)
 		return KT_ERR_UNSUPPORTED;
-	rc = new_cipher_ctx(&x->enc_ctx, c, key, 1, e->aead);
-	if (rc == 0)
+	x->cipher = true;
+	rc = use == KT_XFORM_USE_OPEN ? 0 : new_cipher_ctx(&x->enc_ctx, c, key, 1, e->aead);
+	if (rc == 0 && use != KT_XFORM_USE_SEAL)
 		rc = new_cipher_ctx(&x->dec_ctx, c, key, 0, e->aead);
 	EVP_CIPHER_free(c);
 	if (rc == 0 && e->aead)
@@ -271,7 +273,7 @@ int kt_xform_init(struct kt_xform *x, const struct kt_xform_params *p)
 	x->iv_len = e->iv_len;
 	x->block_size = e->block_size;
 	x->icv_len = e->aead ? AEAD_ICV_LEN : i->icv_len;
-	rc = key_cipher(x, e, p->encr_key);
+	rc = key_cipher(x, e, p->encr_key, p->use);
 	if (rc == 0)
 		rc = key_mac(x, i, p->integ_key, p->integ_key_len);
 	if (rc < 0)
@@ -336,6 +338,8 @@ static int aead_encrypt(struct kt_xform *x, const uint8_t *aad, size_t aad_len,
 	uint8_t nonce[AEAD_NONCE_LEN], fin[EVP_MAX_BLOCK_LENGTH];
 	int n, ok;
 
+	if (!ctx)
+		return KT_ERR_INVAL;
 	aead_nonce(x, iv, nonce);
 	ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce)
 	     && (aad_len == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len))
@@ -353,6 +357,8 @@ static int aead_decrypt(struct kt_xform *x, const uint8_t *aad, size_t aad_len,
 	uint8_t nonce[AEAD_NONCE_LEN], fin[EVP_MAX_BLOCK_LENGTH];
 	int n, ok;
 
+	if (!ctx)
+		return KT_ERR_INVAL;
 	aead_nonce(x, iv, nonce);
 	ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce)
 	     && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_ICV_LEN, (void *)icv)
@@ -440,7 +446,7 @@ static int cbc_crypt(EVP_CIPHER_CTX *ctx, const uint8_t *iv, uint8_t *data, size
 
 static int etm_seal(struct kt_xform *x, struct kt_xform_io *io)
 {
-	if (x->enc_ctx) {
+	if (x->cipher) {
 		if (kt_random(io->iv, x->iv_len) < 0)
 			return KT_ERR_CRYPTO;
 		if (cbc_crypt(x->enc_ctx, io->iv, io->data, io->len) < 0)
@@ -457,13 +463,20 @@ static int etm_open(struct kt_xform *x, struct kt_xform_io *io)
 		return KT_ERR_CRYPTO;
 	if (CRYPTO_memcmp(icv, io->icv, x->icv_len) != 0)
 		return KT_ERR_AUTH;
-	if (x->dec_ctx)
+	if (x->cipher)
 		return cbc_crypt(x->dec_ctx, io->iv, io->data, io->len);
 	return 0;
 }
 
 /* ESP needs a cipher (or NULL encryption) and whole blocks (block sizes
  * are powers of two); AH transforms (KT_ENCR_NONE) have no ESP data path. */
+/* A transform keyed for one direction only (enum kt_xform_use) has no
+ * cipher context for the other. */
+static bool keyed_for(const struct kt_xform *x, bool seal)
+{
+	return !x->cipher || (seal ? x->enc_ctx : x->dec_ctx) != NULL;
+}
+
 static bool io_ok(const struct kt_xform *x, const struct kt_xform_io *io)
 {
 	if (x->encr == KT_ENCR_NONE || (!x->aead && !x->mac_ctx))
@@ -473,14 +486,14 @@ static bool io_ok(const struct kt_xform *x, const struct kt_xform_io *io)
 
 int kt_xform_seal(struct kt_xform *x, struct kt_xform_io *io)
 {
-	if (!io_ok(x, io))
+	if (!io_ok(x, io) || !keyed_for(x, true))
 		return KT_ERR_INVAL;
 	return x->aead ? aead_seal(x, io) : etm_seal(x, io);
 }
 
 int kt_xform_open(struct kt_xform *x, struct kt_xform_io *io)
 {
-	if (!io_ok(x, io))
+	if (!io_ok(x, io) || !keyed_for(x, false))
 		return KT_ERR_INVAL;
 	return x->aead ? aead_open(x, io) : etm_open(x, io);
 }
@@ -515,17 +528,17 @@ static bool aad_ok(const struct kt_xform *x, size_t aad_len, size_t len)
 		return false;
 	if (aad_len > INT_MAX || len > INT_MAX)
 		return false;
-	return x->aead || !x->enc_ctx || len % x->block_size == 0;
+	return x->aead || !x->cipher || len % x->block_size == 0;
 }
 
 int kt_xform_seal_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, const uint8_t *iv,
 		      uint8_t *data, size_t len, uint8_t *icv)
 {
-	if (!aad_ok(x, aad_len, len))
+	if (!aad_ok(x, aad_len, len) || !keyed_for(x, true))
 		return KT_ERR_INVAL;
 	if (x->aead)
 		return aead_encrypt(x, aad, aad_len, iv, data, len, icv);
-	if (x->enc_ctx && len > 0 && cbc_crypt(x->enc_ctx, iv, data, len) < 0)
+	if (x->cipher && len > 0 && cbc_crypt(x->enc_ctx, iv, data, len) < 0)
 		return KT_ERR_CRYPTO;
 	return etm_icv_aad(x, aad, aad_len, iv, data, len, icv);
 }
@@ -536,7 +549,7 @@ int kt_xform_open_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, co
 	uint8_t want[KT_XFORM_MAX_ICV];
 	int rc;
 
-	if (!aad_ok(x, aad_len, len))
+	if (!aad_ok(x, aad_len, len) || !keyed_for(x, false))
 		return KT_ERR_INVAL;
 	if (x->aead)
 		return aead_decrypt(x, aad, aad_len, iv, data, len, icv);
@@ -545,7 +558,7 @@ int kt_xform_open_aad(struct kt_xform *x, const uint8_t *aad, size_t aad_len, co
 		return rc;
 	if (CRYPTO_memcmp(want, icv, x->icv_len) != 0)
 		return KT_ERR_AUTH;
-	if (x->enc_ctx && len > 0)
+	if (x->cipher && len > 0)
 		return cbc_crypt(x->dec_ctx, iv, data, len);
 	return 0;
 }

@@ -35,6 +35,10 @@ enum kt_integ {
 #define KT_XFORM_MAX_KEY 64
 #define KT_XFORM_SALT_LEN 4 /* GCM (RFC 4106 §8.1), ChaCha20-Poly1305 (RFC 7634 §2) */
 
+/* Which directions a transform is keyed for: an SA only ever seals or only
+ * opens, and one cipher context less is about 1 KiB less per SA. */
+enum kt_xform_use { KT_XFORM_USE_BOTH = 0, KT_XFORM_USE_SEAL = 1, KT_XFORM_USE_OPEN = 2 };
+
 struct kt_xform_params {
 	uint16_t encr;           /* enum kt_encr */
 	uint16_t encr_key_bits;  /* AES: 128 or 256; 0 = the algorithm's only size */
@@ -44,11 +48,14 @@ struct kt_xform_params {
 	const uint8_t *integ_key;
 	size_t integ_key_len;    /* HMAC keys: the full hash output length */
 	bool allow_legacy;       /* the SA is explicitly marked legacy */
+	uint8_t use;             /* enum kt_xform_use; seal/open in the other
+	                            direction then return KT_ERR_INVAL */
 };
 
 struct kt_xform {
 	uint16_t encr, integ;
 	bool aead;                /* GCM or ChaCha20-Poly1305 */
+	bool cipher;              /* a real cipher (not NULL encryption, not AH) */
 	uint8_t iv_len;           /* bytes of IV on the wire */
 	uint8_t icv_len;          /* bytes of ICV on the wire */
 	uint8_t block_size;       /* ESP payload alignment (at least 4) */

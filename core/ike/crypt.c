@@ -14,10 +14,11 @@ static bool is_aead(uint16_t encr)
 }
 
 static int key_dir(struct kt_xform *x, const struct kt_xform_params *base, const uint8_t *ekey,
-		   const uint8_t *ikey)
+		   const uint8_t *ikey, uint8_t use)
 {
 	struct kt_xform_params p = *base;
 
+	p.use = use;
 	p.encr_key = ekey;
 	p.integ_key = p.integ_key_len ? ikey : NULL;
 	return kt_xform_init(x, &p);
@@ -41,10 +42,10 @@ int kt_ike_crypt_init(struct kt_ike_crypt *c, uint16_t encr, uint16_t encr_key_b
 	if (keys->encr_len > KT_KDF_MAX_KEY || keys->integ_len > KT_KDF_MAX_KEY)
 		return KT_ERR_INVAL;
 	rc = key_dir(&c->out, &p, initiator ? keys->sk_ei : keys->sk_er,
-		     initiator ? keys->sk_ai : keys->sk_ar);
+		     initiator ? keys->sk_ai : keys->sk_ar, KT_XFORM_USE_SEAL);
 	if (rc == 0)
 		rc = key_dir(&c->in, &p, initiator ? keys->sk_er : keys->sk_ei,
-			     initiator ? keys->sk_ar : keys->sk_ai);
+			     initiator ? keys->sk_ar : keys->sk_ai, KT_XFORM_USE_OPEN);
 	if (rc < 0) {
 		kt_ike_crypt_free(c);
 		return rc;

@@ -76,7 +76,9 @@ static void test_add_lookup_remove(void **state)
 	assert_int_equal(sa->p.cookie, 77);
 	assert_int_equal(sa->seq, 9);
 	assert_int_equal(sa->created, 5 * KT_SECONDS);
-	assert_non_null(sa->xf.enc_ctx);
+	/* An inbound SA is keyed for opening only. */
+	assert_non_null(sa->xf.dec_ctx);
+	assert_null(sa->xf.enc_ctx);
 	assert_int_equal(sa->replay.size, KT_REPLAY_WINDOW_DEFAULT);
 	assert_true(kt_sa_usable(sa));
 

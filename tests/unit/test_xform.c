@@ -294,6 +294,40 @@ static void roundtrip(const struct cfg *c, bool esn, size_t len)
 	kt_xform_free(&rx);
 }
 
+/* A transform keyed for one direction works in it and refuses the other,
+ * for ESP and for the generic (IKE SK) entry points alike. */
+static void one_way_case(const struct cfg *c)
+{
+	struct kt_xform tx, rx;
+	struct kt_xform_params p = params_for(c);
+	struct pkt k, again;
+	uint8_t aad[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, iv[KT_XFORM_MAX_IV] = { 9 };
+
+	p.use = KT_XFORM_USE_SEAL;
+	assert_int_equal(kt_xform_init(&tx, &p), 0);
+	p.use = KT_XFORM_USE_OPEN;
+	assert_int_equal(kt_xform_init(&rx, &p), 0);
+	pkt_fill(&k, 0x1234, 5, false, 64);
+	assert_int_equal(kt_xform_seal(&tx, &k.io), 0);
+	pkt_copy(&again, &k);
+	if (c->encr != KT_ENCR_NULL) {
+		assert_int_equal(kt_xform_open(&tx, &again.io), KT_ERR_INVAL);
+		assert_int_equal(kt_xform_seal(&rx, &again.io), KT_ERR_INVAL);
+		assert_int_equal(kt_xform_seal_aad(&rx, aad, 8, iv, k.data, 64, k.icv), KT_ERR_INVAL);
+		assert_int_equal(kt_xform_open_aad(&tx, aad, 8, iv, k.data, 64, k.icv), KT_ERR_INVAL);
+	}
+	assert_int_equal(kt_xform_open(&rx, &k.io), 0);
+	kt_xform_free(&tx);
+	kt_xform_free(&rx);
+}
+
+static void test_one_way_keying(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_CFGS; i++)
+		one_way_case(&cfgs[i]);
+}
+
 static void test_roundtrip_all(void **state)
 {
 	(void)state;
@@ -754,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_rfc4868_vectors),
 		cmocka_unit_test(test_hmac_key_reuse),
 		cmocka_unit_test(test_roundtrip_all),
+		cmocka_unit_test(test_one_way_keying),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_no_esn_ignores_seq_hi),
 		cmocka_unit_test(test_legacy),
