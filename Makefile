@@ -16,6 +16,12 @@ TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+# kotetsud and kotetsu; the CLI shares the config loader, the PSK file
+# checks and the wiping JSON allocator with the daemon.
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+CLI_SRC    := $(sort $(wildcard cli/*.c)) daemon/config.c daemon/pskfile.c daemon/jwipe.c
+BIN_HDR    := $(sort $(wildcard daemon/*.h cli/*.h))
+BIN_LDLIBS  = $(LDLIBS) -ljansson
 
 B := build
 CORE_OBJ      := $(CORE_SRC:%.c=$(B)/obj/%.o)
@@ -26,14 +32,20 @@ TESTS_ASAN := $(TEST_SRC:tests/unit/%.c=$(B)/tests-asan/%)
 TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 FUZZERS    := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+DAEMON_OBJ      := $(DAEMON_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ         := $(CLI_SRC:%.c=$(B)/obj/%.o)
+DAEMON_ASAN_OBJ := $(DAEMON_SRC:%.c=$(B)/asan/%.o)
+CLI_ASAN_OBJ    := $(CLI_SRC:%.c=$(B)/asan/%.o)
 
-.PHONY: all lib tests tools fuzz bench check deps clean
-all: lib tools
+.PHONY: all lib bins bins-asan tests tools fuzz bench check deps clean
+all: lib tools bins
 
 lib: $(B)/libkotetsu.a
 tests: $(TESTS) $(TESTS_ASAN)
 tools: $(TOOLS)
 fuzz: $(FUZZERS)
+bins: $(B)/kotetsud $(B)/kotetsu
+bins-asan: $(B)/asan-bin/kotetsud $(B)/asan-bin/kotetsu
 
 $(B)/libkotetsu.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -54,6 +66,18 @@ $(B)/asan/%.o: %.c $(CORE_HDR)
 $(B)/fuzzobj/%.o: %.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(DAEMON_OBJ) $(CLI_OBJ) $(DAEMON_ASAN_OBJ) $(CLI_ASAN_OBJ): $(BIN_HDR)
+$(B)/kotetsud: $(DAEMON_OBJ) $(B)/libkotetsu.a
+	$(CC) $(CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libkotetsu.a $(BIN_LDLIBS)
+$(B)/kotetsu: $(CLI_OBJ) $(B)/libkotetsu.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libkotetsu.a $(BIN_LDLIBS)
+$(B)/asan-bin/kotetsud: $(DAEMON_ASAN_OBJ) $(B)/libkotetsu-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(DAEMON_ASAN_OBJ) $(B)/libkotetsu-asan.a $(BIN_LDLIBS)
+$(B)/asan-bin/kotetsu: $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a $(BIN_LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu.a
 	@mkdir -p $(@D)

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,10 +186,11 @@ static void raw_mac(struct raw_side *r, const uint8_t *iv, uint8_t *out)
 
 static void raw_cbc_hmac(struct raw_side *r)
 {
-	uint8_t iv[16] = {0}, icv[32], check[32];
+	uint8_t iv[16], icv[32], check[32];
 	int n;
-	memcpy(iv, &r->seq, 8);
-	r->seq++;
+	/* CBC needs an unpredictable IV (RFC 3602 §2): both sides pay for it. */
+	if (r->enc && RAND_bytes(iv, (int)r->iv_len) != 1)
+		die("RAND_bytes");
 	if (r->enc && (!EVP_EncryptInit_ex(r->enc, NULL, NULL, NULL, iv) ||
 		       !EVP_EncryptUpdate(r->enc, r->buf, &n, r->buf, (int)r->len)))
 		die("raw encrypt");

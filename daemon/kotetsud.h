@@ -1,0 +1,134 @@
+/* kotetsud's state, shared by its parts: the loop (main.c), UDP sockets
+ * (udp.c), the engine's output (ike_io.c), installed CHILD_SAs (child.c)
+ * and the control socket (ctl.c, cmd.c, status.c). Everything here runs on
+ * one thread; the core is called only from this thread. */
+#ifndef KD_KOTETSUD_H
+#define KD_KOTETSUD_H
+
+#include <stdint.h>
+
+#include "core/conf/conf.h"
+#include "core/ike/ike.h"
+#include "core/ipsec.h"
+
+/* A clean shutdown waits this long for the peers' answers to our Deletes. */
+#define KD_SHUTDOWN_GRACE (2 * KT_SECONDS)
+/* Largest datagram read: a UDP payload, whatever the peer sends. */
+#define KD_DGRAM_MAX 65535
+/* Datagrams read from one socket before the loop looks at others. */
+#define KD_RECV_BATCH 64
+
+struct kd;
+
+/* Something in the epoll set: ready() runs when fd is ready. */
+struct kd_io {
+	int fd;
+	void (*ready)(struct kd *kd, struct kd_io *io, uint32_t events);
+};
+
+/* One UDP socket: wildcard (addr.bytes all zero, wildcard set) or bound
+ * to one local address; port 500 or 4500. */
+struct kd_sock {
+	struct kd_io io;
+	struct kt_addr addr;
+	bool wildcard;
+	uint16_t port;
+	struct kd_sock *next;
+};
+
+struct kd_udp_stats {
+	uint64_t esp_in_udp_dropped; /* no data plane yet: counted, dropped */
+	uint64_t keepalives, runts, rx_errors, tx_errors, tx_nosock;
+};
+
+struct kd_client;
+
+/* Why a peer's last IKE SA went down, for status and `up --wait`: the
+ * last warning or error the engine logged for it, else the IKE_DOWN text. */
+struct kd_note {
+	char peer[KT_CONF_MAX_NAME + 1];
+	char text[KT_IKE_LOG_LEN];    /* set when the IKE SA went down */
+	char problem[KT_IKE_LOG_LEN]; /* the last warning or error since it started */
+	struct kd_note *next;
+};
+
+struct kd_child;
+
+struct kd {
+	const char *conf_path;
+	bool foreground, verbose;
+	struct kt_conf *conf;
+	struct kt_ike *ike;
+	struct kt_ipsec ips;
+	int epfd;
+	struct kd_io sig;
+	struct kd_sock *socks;
+	struct kd_sock *dead_socks;   /* closed during this epoll batch */
+	struct kd_udp_stats udp;
+	struct kd_io ctl;             /* listening control socket */
+	struct kd_client *clients;
+	size_t n_clients;
+	char ctl_path[KT_CONF_MAX_SOCKET_PATH + 1];  /* as bound at start-up */
+	char pidfile[KT_CONF_MAX_PATH + 1];
+	int pid_fd;
+	struct kd_child *children;    /* installed CHILD_SAs */
+	struct kd_note *notes;
+	bool stopping, quit;
+	kt_tstamp stop_deadline;
+	uint8_t buf[4 + KD_DGRAM_MAX]; /* one datagram in or out (marker room) */
+};
+
+/* CLOCK_MONOTONIC in nanoseconds: the time every core call gets. */
+kt_tstamp kd_now(void);
+
+/* epoll registration (main.c). Returns 0 or -1 (errno). */
+int kd_io_add(struct kd *kd, struct kd_io *io, uint32_t events);
+int kd_io_mod(struct kd *kd, struct kd_io *io, uint32_t events);
+void kd_io_del(struct kd *kd, struct kd_io *io);
+
+/* Reload the configuration file (SIGHUP, `kotetsu reload`). On failure the
+ * running configuration stays and diag holds the reasons. Returns 0 or -1. */
+int kd_reload(struct kd *kd, struct kt_conf_diag *diag);
+/* Begin a clean shutdown: delete every IKE SA, exit once they are gone or
+ * after KD_SHUTDOWN_GRACE. */
+void kd_shutdown(struct kd *kd);
+
+/* ---- UDP (udp.c) ---- */
+/* Open the sockets the configuration needs, close those it no longer
+ * does: wildcards on 500 and 4500 for IPv4 and IPv6, or, when every peer
+ * names its local address, sockets bound to those addresses. Returns 0, or
+ * -1 when a needed socket could not be opened (logged). */
+int kd_udp_sync(struct kd *kd);
+void kd_udp_close(struct kd *kd);
+/* Free the sockets closed since the last call (after an epoll batch, whose
+ * events may still point at them). */
+void kd_udp_reap(struct kd *kd);
+/* Send one datagram the engine produced (len bytes at kd->buf + 4). */
+void kd_udp_send(struct kd *kd, const struct kt_ike_dgram *d);
+
+/* ---- the engine's output (ike_io.c) ---- */
+/* Send every queued datagram, handle every event (engine and SAD). */
+void kd_ike_flush(struct kd *kd);
+/* Initiate peer (and child, or all of its children when NULL); resolves a
+ * DNS remote. Returns 0, or -1 with a one-line reason in err. */
+int kd_ike_initiate(struct kd *kd, const char *peer, const char *child, char *err,
+		    size_t err_len);
+/* Initiate the start = now peers of kd->conf that `old` lacks (all when
+ * old is NULL). */
+void kd_ike_start_peers(struct kd *kd, const struct kt_conf *old);
+/* Number of IKE SAs the engine holds. */
+size_t kd_ike_count(const struct kd *kd);
+/* The note for peer, or NULL; its text may be empty (not down yet). */
+const struct kd_note *kd_note_get(const struct kd *kd, const char *peer);
+void kd_notes_free(struct kd *kd);
+
+/* ---- control socket (ctl.c) ---- */
+/* Refuse if another daemon answers on path, remove a stale socket, create
+ * the directory (0755), bind (0600) and listen. Returns 0 or -1 (logged). */
+int kd_ctl_open(struct kd *kd, const char *path);
+/* Close every client and the listener; remove the socket file. */
+void kd_ctl_close(struct kd *kd);
+/* Create the directories leading to path (mode 0755). Returns 0 or -1. */
+int kd_mkdir_parents(const char *path);
+
+#endif

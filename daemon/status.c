@@ -1,0 +1,255 @@
+/* Building the status and keys documents from the engine's view of its
+ * IKE SAs, the installed CHILD_SAs' counters and the packet drops. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "daemon/child.h"
+#include "daemon/log.h"
+#include "daemon/netaddr.h"
+#include "daemon/status.h"
+#include "daemon/tsfmt.h"
+
+#define HEX_SPI64 17
+#define HEX_SPI32 9
+
+static json_t *hex64(uint64_t v)
+{
+	char b[HEX_SPI64];
+	snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
+	return json_string(b);
+}
+
+static json_t *hex32(uint32_t v)
+{
+	char b[HEX_SPI32];
+	snprintf(b, sizeof(b), "%08x", v);
+	return json_string(b);
+}
+
+static json_t *endpoint(const struct kt_ike_endpoint *ep)
+{
+	char b[KD_ENDPOINT_TEXT];
+	return json_string(kd_endpoint_format(ep, b, sizeof(b)));
+}
+
+static json_t *ts_list(const struct kt_ts *ts, size_t n)
+{
+	json_t *a = json_array();
+	char b[KD_TS_TEXT];
+	for (size_t i = 0; i < n && i < KT_IKE_MAX_CHILD_TS; i++)
+		json_array_append_new(a, json_string(kd_ts_format(&ts[i], b, sizeof(b))));
+	return a;
+}
+
+/* ---- status ---- */
+
+static json_t *child_json(struct kd *kd, const char *peer, const struct kt_ike_child_info *ci)
+{
+	struct kt_sa_stats in = { 0 }, out = { 0 };
+	const struct kd_child *c = kd_child_find(kd, peer, ci->spi_in, ci->spi_out);
+	if (c)
+		kd_child_counters(c, &in, &out);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:I, s:I}",
+			 "name", ci->name, "state", ci->state ? ci->state : "?",
+			 "mode", ci->mode == KT_MODE_TRANSPORT ? "transport" : "tunnel",
+			 "protocol", kt_conf_protocol_name(ci->protocol),
+			 "encap", ci->encap ? "udp" : "none",
+			 "spi_in", hex32(ci->spi_in), "spi_out", hex32(ci->spi_out),
+			 "local_ts", ts_list(ci->local_ts, ci->n_local_ts),
+			 "remote_ts", ts_list(ci->remote_ts, ci->n_remote_ts),
+			 "proposal", ci->proposal,
+			 "bytes_in", (json_int_t)in.bytes, "bytes_out", (json_int_t)out.bytes,
+			 "packets_in", (json_int_t)in.packets, "packets_out", (json_int_t)out.packets);
+}
+
+static json_t *ike_json(const struct kt_ike_sa_info *in, kt_tstamp now)
+{
+	json_t *o = json_pack("{s:i, s:I, s:o, s:o, s:b, s:s, s:o, s:o, s:b, s:b, s:b, s:s, s:s}",
+			      "version", 2, "id", (json_int_t)in->ike_id,
+			      "spi_i", hex64(in->spi_i), "spi_r", hex64(in->spi_r),
+			      "initiator", in->initiator, "proposal", in->proposal,
+			      "local", endpoint(&in->local), "remote", endpoint(&in->remote),
+			      "nat", in->nat_local || in->nat_remote,
+			      "nat_local", in->nat_local, "nat_remote", in->nat_remote,
+			      "local_id", in->local_id, "remote_id", in->remote_id);
+	if (o && in->established && now >= in->established)
+		json_object_set_new(o, "established_seconds",
+				    json_integer((json_int_t)((now - in->established) / KT_SECONDS)));
+	return o;
+}
+
+/* The fields every peer entry has, up or down. */
+static json_t *peer_base(struct kd *kd, const char *name, const char *state)
+{
+	json_t *o = json_pack("{s:s, s:s}", "name", name, "state", state);
+	const struct kt_conf_peer *p = kt_conf_peer(kd->conf, name);
+	if (!o || !p)
+		return o;
+	json_t *names = json_array();
+	for (size_t i = 0; i < p->n_children; i++)
+		json_array_append_new(names, json_string(p->children[i]->name));
+	json_object_set_new(o, "start", json_string(kt_conf_start_name(p->start)));
+	json_object_set_new(o, "remote_host", json_string(p->remote_host));
+	json_object_set_new(o, "configured_children", names);
+	return o;
+}
+
+struct collect {
+	struct kd *kd;
+	json_t *by_peer; /* name -> array of peer entries */
+	kt_tstamp now;
+};
+
+static void collect_sa(const struct kt_ike_sa_info *in, void *arg)
+{
+	struct collect *col = arg;
+	json_t *o = peer_base(col->kd, in->peer, in->state ? in->state : "?");
+	json_t *children = json_array();
+	for (size_t i = 0; i < in->n_children && i < KT_IKE_INFO_MAX_CHILDREN; i++)
+		json_array_append_new(children, child_json(col->kd, in->peer, &in->children[i]));
+	json_object_set_new(o, "ike", ike_json(in, col->now));
+	json_object_set_new(o, "children", children);
+	json_t *list = json_object_get(col->by_peer, in->peer);
+	if (!list) {
+		list = json_array();
+		json_object_set_new(col->by_peer, in->peer, list);
+	}
+	json_array_append_new(list, o);
+}
+
+static json_t *down_peer(struct kd *kd, const char *name)
+{
+	json_t *o = peer_base(kd, name, "down");
+	json_object_set_new(o, "ike", json_null());
+	json_object_set_new(o, "children", json_array());
+	const struct kd_note *n = kd_note_get(kd, name);
+	if (n && n->text[0])
+		json_object_set_new(o, "down_reason", json_string(n->text));
+	return o;
+}
+
+static json_t *peers_json(struct kd *kd)
+{
+	struct collect col = { .kd = kd, .by_peer = json_object(), .now = kd_now() };
+	kt_ike_foreach(kd->ike, collect_sa, &col);
+	json_t *peers = json_array();
+	for (size_t i = 0; i < kd->conf->n_peers; i++) {
+		const char *name = kd->conf->peers[i]->name;
+		json_t *list = json_object_get(col.by_peer, name);
+		if (list)
+			json_array_extend(peers, list);
+		else
+			json_array_append_new(peers, down_peer(kd, name));
+		json_object_del(col.by_peer, name);
+	}
+	/* IKE SAs of peers a reload removed, until the engine deletes them. */
+	const char *name;
+	json_t *list;
+	json_object_foreach(col.by_peer, name, list)
+		json_array_extend(peers, list);
+	json_decref(col.by_peer);
+	return peers;
+}
+
+static json_t *drops_json(const struct kt_drops *d)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "replay", (json_int_t)(d->replay + d->too_old),
+			 "auth", (json_int_t)d->auth, "no_sa", (json_int_t)d->no_sa,
+			 "policy", (json_int_t)(d->policy + d->discard + d->acquire),
+			 "malformed", (json_int_t)(d->malformed + d->padding + d->proto + d->fragment),
+			 "other", "exhausted", (json_int_t)d->exhausted,
+			 "expired", (json_int_t)d->expired, "dummy", (json_int_t)d->dummy,
+			 "nospace", (json_int_t)d->nospace, "crypto", (json_int_t)d->crypto,
+			 "too_old", (json_int_t)d->too_old, "padding", (json_int_t)d->padding,
+			 "fragment", (json_int_t)d->fragment);
+}
+
+static json_t *daemon_json(struct kd *kd)
+{
+	struct kt_ike_stats st;
+	kt_ike_get_stats(kd->ike, &st);
+	return json_pack("{s:I, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I}",
+			 "pid", (json_int_t)getpid(), "config", kd->conf_path,
+			 "log_level", kt_conf_log_level_name(kd_log_level()),
+			 "ike", "rx", (json_int_t)st.rx, "tx", (json_int_t)st.tx,
+			 "dropped_malformed", (json_int_t)st.dropped_malformed,
+			 "dropped_unknown_spi", (json_int_t)st.dropped_unknown_spi,
+			 "dropped_auth", (json_int_t)st.dropped_auth,
+			 "retransmits", (json_int_t)st.retransmits,
+			 "half_open", (json_int_t)st.half_open,
+			 "esp_in_udp_dropped", (json_int_t)kd->udp.esp_in_udp_dropped,
+			 "installed_sas", (json_int_t)kt_sad_count(kd->ips.sad));
+}
+
+json_t *kd_status_json(struct kd *kd)
+{
+	return json_pack("{s:o, s:o, s:o}", "peers", peers_json(kd),
+			 "drops", drops_json(&kd->ips.drops), "daemon", daemon_json(kd));
+}
+
+/* ---- keys ---- */
+
+static json_t *hexbytes(const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char b[2 * KT_XFORM_MAX_KEY + 1];
+	if (!p)
+		n = 0;
+	if (n > KT_XFORM_MAX_KEY)
+		n = KT_XFORM_MAX_KEY;
+	for (size_t i = 0; i < n; i++) {
+		b[2 * i] = digits[p[i] >> 4];
+		b[2 * i + 1] = digits[p[i] & 15];
+	}
+	b[2 * n] = '\0';
+	json_t *s = json_string(b);
+	OPENSSL_cleanse(b, sizeof(b));
+	return s;
+}
+
+static void add_ike_keys(const struct kt_ike_key_export *k, void *arg)
+{
+	json_array_append_new(arg, json_pack(
+		"{s:o, s:o, s:i, s:i, s:i, s:o, s:o, s:o, s:o}",
+		"spi_i", hex64(k->spi_i), "spi_r", hex64(k->spi_r), "encr", k->encr,
+		"encr_key_bits", k->encr_key_bits, "integ", k->integ,
+		"sk_ei", hexbytes(k->sk_ei, k->encr_len), "sk_er", hexbytes(k->sk_er, k->encr_len),
+		"sk_ai", hexbytes(k->sk_ai, k->integ_len), "sk_ar", hexbytes(k->sk_ar, k->integ_len)));
+}
+
+static json_t *addr_json(const struct kt_addr *a)
+{
+	char b[48];
+	return json_string(a->version ? kt_addr_format(a, b, sizeof(b)) : "*");
+}
+
+static json_t *sa_keys(const struct kd_child *c, size_t i)
+{
+	const struct kt_sa_params *p = &c->csa.sa[i];
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:o, s:i, s:o, s:b, "
+			 "s:i, s:i}",
+			 "peer", c->peer, "child", c->name,
+			 "protocol", p->proto == KT_IPPROTO_AH ? "ah" : "esp",
+			 "dir", p->dir == KT_DIR_IN ? "in" : "out",
+			 "family", (p->src.version ? p->src : p->dst).version == 6 ? "IPv6" : "IPv4",
+			 "src", addr_json(&p->src), "dst", addr_json(&p->dst), "spi", hex32(p->spi),
+			 "encr", p->xf.encr, "encr_key_bits", p->xf.encr_key_bits,
+			 "encr_key", hexbytes(p->xf.encr_key, p->xf.encr_key_len),
+			 "integ", p->xf.integ,
+			 "integ_key", hexbytes(p->xf.integ_key, p->xf.integ_key_len),
+			 "encap", p->encap, "sport", p->encap_sport, "dport", p->encap_dport);
+}
+
+json_t *kd_keys_json(struct kd *kd)
+{
+	json_t *ike = json_array(), *sas = json_array();
+	kt_ike_foreach_keys(kd->ike, add_ike_keys, ike);
+	for (const struct kd_child *c = kd->children; c; c = c->next)
+		for (size_t i = 0; i < c->csa.n_sa && i < KT_IKE_CHILD_MAX_SA; i++)
+			json_array_append_new(sas, sa_keys(c, i));
+	return json_pack("{s:o, s:o}", "ike", ike, "sas", sas);
+}
