@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "core/ah.h"
+#include "core/bytes.h"
 #include "core/err.h"
 #include "core/ip.h"
 
@@ -53,19 +54,6 @@ struct ah_view {
 	size_t ah_len;  /* AH header, ICV and ICV padding */
 	size_t tot_len; /* whole packet */
 };
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static size_t ah_len_for(uint8_t version, size_t icv_len)
 {
@@ -249,7 +237,7 @@ static int compute_icv(struct kt_sa *sa, const struct ah_view *v, uint64_t seq, 
 	c[n++] = (struct kt_chunk){ ah + KT_AH_HDR_LEN + icv_len, v->ah_len - KT_AH_HDR_LEN - icv_len };
 	c[n++] = (struct kt_chunk){ v->pkt + body, v->tot_len - body };
 	if (sa->p.esn) {
-		put32(seq_hi, (uint32_t)(seq >> 32));
+		kt_put32(seq_hi, (uint32_t)(seq >> 32));
 		c[n++] = (struct kt_chunk){ seq_hi, sizeof(seq_hi) };
 	}
 	return kt_xform_mac(&sa->xf, c, n, icv);
@@ -301,8 +289,8 @@ static void write_ah(uint8_t *ah, uint8_t next, size_t ah_len, uint32_t spi, uin
 	ah[0] = next;
 	ah[1] = (uint8_t)(ah_len / AH_LEN_UNIT - AH_LEN_BIAS);
 	ah[2] = ah[3] = 0; /* reserved */
-	put32(ah + 4, spi);
-	put32(ah + 8, (uint32_t)seq);
+	kt_put32(ah + 4, spi);
+	kt_put32(ah + 8, (uint32_t)seq);
 	memset(ah + KT_AH_HDR_LEN, 0, ah_len - KT_AH_HDR_LEN); /* ICV and padding */
 }
 
@@ -477,7 +465,7 @@ static int check_with_sa(struct kt_sa *sa, const struct ah_view *v, uint64_t *se
 		sa->stats.malformed++;
 		return KT_ERR_MALFORMED;
 	}
-	*seq = kt_replay_infer(&sa->replay, get32(v->pkt + v->hdr_len + 8));
+	*seq = kt_replay_infer(&sa->replay, kt_get32(v->pkt + v->hdr_len + 8));
 	rc = kt_replay_check(&sa->replay, *seq);
 	if (rc) {
 		if (rc == KT_ERR_TOO_OLD)
@@ -507,7 +495,7 @@ int kt_ah_open(struct kt_sad *sad, struct kt_pkt *pkt, const struct kt_ip_info *
 	rc = check_frame(pkt, ip, &v);
 	if (rc)
 		return rc;
-	sa = kt_sad_lookup(sad, get32(v.pkt + v.hdr_len + 4), KT_IPPROTO_AH, KT_DIR_IN, &ip->dst);
+	sa = kt_sad_lookup(sad, kt_get32(v.pkt + v.hdr_len + 4), KT_IPPROTO_AH, KT_DIR_IN, &ip->dst);
 	if (!sa)
 		return KT_ERR_NO_SA;
 	*sap = sa;

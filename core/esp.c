@@ -4,6 +4,7 @@
  * transport mode moves only the IP header. Crypto is the xform's. */
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/err.h"
 #include "core/esp.h"
 #include "core/ip.h"
@@ -13,27 +14,6 @@
 #define IPV6_PAYLOAD_MAX 65535 /* 16-bit payload length, RFC 8200 (no jumbograms) */
 #define UDP_LEN_OFF 4
 #define UDP_CSUM_OFF 6
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static void put16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static size_t round_up(size_t n, size_t block) { return (n + block - 1) / block * block; }
 
@@ -101,12 +81,12 @@ static int plan_seal(const struct kt_sa *sa, const struct kt_ip_info *ip,
 
 static void write_udp(uint8_t *udp, const struct kt_sa *sa, size_t len)
 {
-	put16(udp, sa->p.encap_sport);
-	put16(udp + 2, sa->p.encap_dport);
-	put16(udp + UDP_LEN_OFF, len);
+	kt_put16(udp, sa->p.encap_sport);
+	kt_put16(udp + 2, sa->p.encap_dport);
+	kt_put16(udp + UDP_LEN_OFF, len);
 	/* RFC 3948 §2.1 allows zero over IPv4; IPv6 gets the real checksum
 	 * once the datagram is sealed (RFC 8200 §8.1). */
-	put16(udp + UDP_CSUM_OFF, 0);
+	kt_put16(udp + UDP_CSUM_OFF, 0);
 }
 
 /* Tunnel: a new outer header in the headroom; the inner packet stays put. */
@@ -159,8 +139,8 @@ static int seal_esp(struct kt_sa *sa, uint8_t *esp, const struct seal_plan *pl, 
 		.data = payload, .len = pl->enc_len, .icv = payload + pl->enc_len,
 	};
 
-	put32(esp, sa->p.spi);
-	put32(esp + 4, (uint32_t)seq);
+	kt_put32(esp, sa->p.spi);
+	kt_put32(esp + 4, (uint32_t)seq);
 	write_trailer(payload, pl, nh);
 	return kt_xform_seal(&sa->xf, &io);
 }
@@ -206,7 +186,7 @@ int kt_esp_seal(struct kt_sad *sad, struct kt_sa *sa, struct kt_pkt *pkt)
 	if ((err = seal_esp(sa, esp, &pl, seq, nh)) < 0)
 		return err;
 	if (sa->p.encap && pl.ver == 6) /* RFC 8200 §8.1: mandatory over IPv6 */
-		put16(udp + UDP_CSUM_OFF, kt_udp_csum(tunnel ? &sa->p.src : &ip.src,
+		kt_put16(udp + UDP_CSUM_OFF, kt_udp_csum(tunnel ? &sa->p.src : &ip.src,
 						      tunnel ? &sa->p.dst : &ip.dst, udp,
 						      pl.total - pl.ip_len));
 	pkt->off -= pl.front;
@@ -242,7 +222,7 @@ static int esp_offset(const uint8_t *p, const struct kt_ip_info *ip, bool udp, s
 	if (o > end)
 		return KT_ERR_MALFORMED;
 	if (udp) {
-		if (end - o < KT_UDP_HDR_LEN || get16(p + o + UDP_LEN_OFF) != end - o)
+		if (end - o < KT_UDP_HDR_LEN || kt_get16(p + o + UDP_LEN_OFF) != end - o)
 			return KT_ERR_MALFORMED;
 		o += KT_UDP_HDR_LEN;
 	}
@@ -313,7 +293,7 @@ static int open_precheck(struct kt_sa *sa, const uint8_t *esp, size_t esp_len, u
 		sa->stats.malformed++;
 		return KT_ERR_MALFORMED;
 	}
-	*seq = kt_replay_infer(&sa->replay, get32(esp + 4));
+	*seq = kt_replay_infer(&sa->replay, kt_get32(esp + 4));
 	err = kt_replay_check(&sa->replay, *seq);
 	if (err == KT_ERR_REPLAY)
 		sa->stats.replay++;
@@ -360,7 +340,7 @@ int kt_esp_open(struct kt_sad *sad, struct kt_pkt *pkt, const struct kt_ip_info 
 	if (ip->tot_len > pkt->len || esp_offset(p, ip, udp, &off) < 0)
 		return KT_ERR_MALFORMED;
 	uint8_t *esp = p + off;
-	struct kt_sa *sa = kt_sad_lookup(sad, get32(esp), KT_IPPROTO_ESP, KT_DIR_IN, &ip->dst);
+	struct kt_sa *sa = kt_sad_lookup(sad, kt_get32(esp), KT_IPPROTO_ESP, KT_DIR_IN, &ip->dst);
 	if (!sa)
 		return KT_ERR_NO_SA;
 	*sap = sa;

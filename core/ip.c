@@ -3,6 +3,7 @@
  * bounded by min(buffer length, length the header states). */
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/err.h"
 #include "core/ip.h"
 
@@ -22,14 +23,6 @@
  * RFC 9098), and a bound keeps the walk's cost fixed. */
 #define IPV6_MAX_EXT_HDRS 8
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static void put16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* Ports or ICMP type/code, only where the upper-layer header is present
  * (never in a non-first fragment) and long enough. */
 static void parse_upper(const uint8_t *p, struct kt_ip_info *out)
@@ -45,8 +38,8 @@ static void parse_upper(const uint8_t *p, struct kt_ip_info *out)
 		if (avail < L4_PORTS_LEN)
 			return;
 		out->has_ports = true;
-		out->sport = get16(l4);
-		out->dport = get16(l4 + 2);
+		out->sport = kt_get16(l4);
+		out->dport = kt_get16(l4 + 2);
 	} else if (out->proto == icmp && avail >= ICMP_TYPE_CODE_LEN) {
 		out->has_icmp = true;
 		out->icmp_type = l4[0];
@@ -62,10 +55,10 @@ static int parse_v4(const uint8_t *p, size_t len, struct kt_ip_info *out)
 	if (len < KT_IPV4_HDR_MIN)
 		return KT_ERR_MALFORMED;
 	ihl = (size_t)(p[0] & 0x0f) * 4;
-	tot = get16(p + 2);
+	tot = kt_get16(p + 2);
 	if (ihl < IPV4_IHL_MIN * 4 || ihl > len || tot < ihl || tot > len)
 		return KT_ERR_MALFORMED;
-	frag = get16(p + 6);
+	frag = kt_get16(p + 6);
 	out->version = 4;
 	out->proto = p[9];
 	out->proto_off = 9;
@@ -99,7 +92,7 @@ static size_t v6_ext_len(const uint8_t *p, size_t off, size_t end, uint8_t nh,
 	if (end - off < hlen)
 		return 0;
 	if (nh == KT_IPPROTO_FRAGMENT) {
-		uint16_t fo = get16(p + off + 2);
+		uint16_t fo = kt_get16(p + off + 2);
 		/* Offset 0 with M clear is an atomic fragment: a whole packet
 		 * (RFC 6946). */
 		if (fo & (IPV6_FRAG_OFF | IPV6_FRAG_M))
@@ -144,7 +137,7 @@ static int parse_v6(const uint8_t *p, size_t len, struct kt_ip_info *out)
 
 	if (len < KT_IPV6_HDR_LEN)
 		return KT_ERR_MALFORMED;
-	plen = get16(p + 4);
+	plen = kt_get16(p + 4);
 	/* Payload length 0 announces a jumbogram (RFC 2675): not supported. */
 	if (plen == 0 || plen > len - KT_IPV6_HDR_LEN)
 		return KT_ERR_MALFORMED;
@@ -185,7 +178,7 @@ uint32_t kt_ip_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	size_t i;
 
 	for (i = 0; i + 1 < len; i += 2)
-		acc += get16(p + i);
+		acc += kt_get16(p + i);
 	if (len & 1)
 		acc += (uint32_t)p[len - 1] << 8;
 	/* 2^32 = 1 mod 2^16-1, so end-around carries keep the sum's value. */
@@ -205,8 +198,8 @@ void kt_ip4_set_csum(uint8_t *p)
 {
 	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
 
-	put16(p + IPV4_CSUM_OFF, 0);
-	put16(p + IPV4_CSUM_OFF, kt_ip_csum_fold(kt_ip_csum_add(0, p, ihl)));
+	kt_put16(p + IPV4_CSUM_OFF, 0);
+	kt_put16(p + IPV4_CSUM_OFF, kt_ip_csum_fold(kt_ip_csum_add(0, p, ihl)));
 }
 
 static void build_v4(uint8_t *p, const struct kt_addr *src, const struct kt_addr *dst,
@@ -214,9 +207,9 @@ static void build_v4(uint8_t *p, const struct kt_addr *src, const struct kt_addr
 {
 	p[0] = 0x40 | IPV4_IHL_MIN;
 	p[1] = tos;
-	put16(p + 2, tot_len);
-	put16(p + 4, id);
-	put16(p + 6, 0); /* DF clear: the path may fragment the outer packet */
+	kt_put16(p + 2, tot_len);
+	kt_put16(p + 4, id);
+	kt_put16(p + 6, 0); /* DF clear: the path may fragment the outer packet */
 	p[8] = ttl;
 	p[9] = proto;
 	memcpy(p + 12, src->bytes, 4);
@@ -230,7 +223,7 @@ static void build_v6(uint8_t *p, const struct kt_addr *src, const struct kt_addr
 	p[0] = (uint8_t)(0x60 | tclass >> 4);
 	p[1] = (uint8_t)(tclass << 4); /* flow label 0 */
 	p[2] = p[3] = 0;
-	put16(p + 4, payload_len);
+	kt_put16(p + 4, payload_len);
 	p[6] = proto;
 	p[7] = hops;
 	memcpy(p + 8, src->bytes, 16);
@@ -257,9 +250,9 @@ int kt_ip_build(uint8_t *p, const struct kt_addr *src, const struct kt_addr *dst
 void kt_ip_set_len(uint8_t *p, size_t tot_len)
 {
 	if (p[0] >> 4 == 6) {
-		put16(p + 4, tot_len - KT_IPV6_HDR_LEN);
+		kt_put16(p + 4, tot_len - KT_IPV6_HDR_LEN);
 	} else {
-		put16(p + 2, tot_len);
+		kt_put16(p + 2, tot_len);
 		kt_ip4_set_csum(p);
 	}
 }
@@ -282,12 +275,12 @@ static uint32_t pseudo_sum(const struct kt_addr *src, const struct kt_addr *dst,
 	if (src->version == 6) {
 		tail[0] = (uint8_t)(udp_len >> 24);
 		tail[1] = (uint8_t)(udp_len >> 16);
-		put16(tail + 2, udp_len);
+		kt_put16(tail + 2, udp_len);
 		tail[7] = KT_IPPROTO_UDP;
 		return kt_ip_csum_add(sum, tail, 8);
 	}
 	tail[1] = KT_IPPROTO_UDP;
-	put16(tail + 2, udp_len);
+	kt_put16(tail + 2, udp_len);
 	return kt_ip_csum_add(sum, tail, 4);
 }
 

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "core/crypto/xform.h"
+#include "core/bytes.h"
 #include "core/err.h"
 
 #define ESP_HDR_LEN 8       /* SPI + low sequence number, RFC 4303 §2 */
@@ -299,14 +300,6 @@ int kt_random(uint8_t *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : KT_ERR_CRYPTO;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* ---- AEAD: AES-GCM (RFC 4106), ChaCha20-Poly1305 (RFC 7634) ---- */
 
 /* AAD is the ESP header itself, or with ESN the SPI, seq_hi and seq_lo. */
@@ -317,7 +310,7 @@ static const uint8_t *aead_aad(const struct kt_xform_io *io, uint8_t *buf, int *
 		return io->hdr;
 	}
 	memcpy(buf, io->hdr, 4);
-	put_be32(buf + 4, (uint32_t)(io->seq >> 32));
+	kt_put32(buf + 4, (uint32_t)(io->seq >> 32));
 	memcpy(buf + 8, io->hdr + 4, 4);
 	*len = AEAD_AAD_ESN_LEN;
 	return buf;
@@ -382,8 +375,8 @@ static int aead_seal(struct kt_xform *x, struct kt_xform_io *io)
 	int aad_len;
 	const uint8_t *aad = aead_aad(io, aadbuf, &aad_len);
 
-	put_be32(io->iv, (uint32_t)(io->seq >> 32));
-	put_be32(io->iv + 4, (uint32_t)io->seq);
+	kt_put32(io->iv, (uint32_t)(io->seq >> 32));
+	kt_put32(io->iv + 4, (uint32_t)io->seq);
 	return aead_encrypt(x, aad, (size_t)aad_len, io->iv, io->data, io->len, io->icv);
 }
 
@@ -427,7 +420,7 @@ static int etm_icv(struct kt_xform *x, const struct kt_xform_io *io, uint8_t *ic
 		{ seq_hi, io->esn ? SEQ_HI_LEN : 0 },
 	};
 
-	put_be32(seq_hi, (uint32_t)(io->seq >> 32));
+	kt_put32(seq_hi, (uint32_t)(io->seq >> 32));
 	return mac_chunks(x, c, N_ELEMS(c), icv);
 }
 

@@ -7,23 +7,11 @@
 
 #include "core/crypto/hash.h"
 #include "core/crypto/xform.h"
+#include "core/bytes.h"
 #include "core/err.h"
 #include "core/ike/cookie.h"
 
 #define SPI_LEN 8 /* RFC 7296 §3.1 */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 int kt_ike_cookie_init(struct kt_ike_cookie_jar *j, kt_tstamp now)
 {
@@ -67,7 +55,7 @@ static int make(const uint8_t *secret, uint32_t version, const uint8_t *ni, size
 		{ spi, sizeof(spi) },
 		{ secret, KT_IKE_COOKIE_SECRET_LEN },
 	};
-	put_be32(out, version);
+	kt_put32(out, version);
 	return kt_hash_sha256(c, sizeof(c) / sizeof(c[0]), out + KT_IKE_COOKIE_VERSION_LEN);
 }
 
@@ -89,7 +77,7 @@ bool kt_ike_cookie_check(const struct kt_ike_cookie_jar *j, const uint8_t *cooki
 	if (!cookie || len != KT_IKE_COOKIE_LEN)
 		return false;
 	/* The version is public (it travels in clear); only the hash is secret. */
-	version = get_be32(cookie);
+	version = kt_get32(cookie);
 	if (version == j->version)
 		secret = j->secret;
 	else if (j->has_prev && version == j->version - 1)

@@ -3,6 +3,7 @@
  * reported, with the IV policy of each kind of transform. */
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/err.h"
 #include "core/ike/crypt.h"
 
@@ -79,12 +80,6 @@ static bool spans_ok(const struct kt_ike_crypt *c, size_t len, const struct kt_i
 	return sk->ct_len > 0 && sk->ct_len % c->block_size == 0;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /* AEAD: a counter, unique under the key and cheaper than randomness
  * (RFC 5282 §3 asks only for uniqueness). CBC: unpredictable, so random
  * (RFC 7296 §3.14). */
@@ -94,7 +89,7 @@ static int make_iv(struct kt_ike_crypt *c, uint8_t *iv)
 		return kt_random(iv, c->iv_len);
 	if (c->iv_counter == UINT64_MAX)
 		return KT_ERR_EXHAUSTED;
-	put_be64(iv, c->iv_counter++);
+	kt_put64(iv, c->iv_counter++);
 	return 0;
 }
 
