@@ -21,7 +21,7 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLI_SRC    := $(sort $(wildcard cli/*.c)) daemon/config.c daemon/pskfile.c daemon/jwipe.c
 BIN_HDR    := $(sort $(wildcard daemon/*.h cli/*.h))
-BIN_LDLIBS  = $(LDLIBS) -ljansson
+BIN_LDLIBS  = $(LDLIBS) -ljansson -lnftables -lmnl
 
 B := build
 CORE_OBJ      := $(CORE_SRC:%.c=$(B)/obj/%.o)
@@ -37,7 +37,7 @@ CLI_OBJ         := $(CLI_SRC:%.c=$(B)/obj/%.o)
 DAEMON_ASAN_OBJ := $(DAEMON_SRC:%.c=$(B)/asan/%.o)
 CLI_ASAN_OBJ    := $(CLI_SRC:%.c=$(B)/asan/%.o)
 
-.PHONY: all lib bins bins-asan tests tools fuzz bench check deps clean
+.PHONY: all lib bins bins-asan tests tools fuzz bench check deps clean demo
 all: lib tools bins
 
 lib: $(B)/libkotetsu.a
@@ -88,6 +88,10 @@ $(B)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu-asan.a
 $(B)/tools/%: tests/tools/%.c $(B)/libkotetsu.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libkotetsu.a $(LDLIBS)
+# ktnft drives the daemon's nftables module, which needs libnftables.
+$(B)/tools/ktnft: tests/tools/ktnft.c $(B)/obj/daemon/nft.o $(B)/libkotetsu.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/obj/daemon/nft.o $(B)/libkotetsu.a $(LDLIBS) -lnftables
 $(B)/fuzz/%: fuzz/%.c $(B)/libkotetsu-fuzz.a
 	@mkdir -p $(@D)
 	$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(B)/libkotetsu-fuzz.a $(LDLIBS)
@@ -101,8 +105,15 @@ deps:
 check: deps
 	@scripts/check
 
-bench: deps $(BENCHES)
+# Two gateways in network namespaces, a tunnel, a ping across it (root).
+demo: deps all
+	@scripts/demo
+
+# The C microbenchmarks, then the side-by-side tunnel benchmark (root;
+# NET_BENCH_ARGS="--seconds 5" and the like pass through).
+bench: deps $(BENCHES) $(B)/kotetsud $(B)/kotetsu
 	@for b in $(BENCHES); do $$b || exit 1; done
+	/usr/bin/python3 bench/net_bench.py $(NET_BENCH_ARGS)
 
 clean:
 	rm -rf $(B)

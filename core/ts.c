@@ -246,3 +246,60 @@ void kt_ts_points(const struct kt_ip_info *ip, bool outbound,
 	*local = outbound ? src : dst;
 	*remote = outbound ? dst : src;
 }
+
+/* ---- ranges as prefixes ---- */
+
+/* Addresses as 128-bit integers, IPv4 in the low 32 bits. */
+__extension__ typedef unsigned __int128 u128;
+
+static u128 addr_int(const struct kt_addr *a)
+{
+	u128 v = 0;
+	for (size_t i = 0; i < addr_len(a->version); i++)
+		v = v << 8 | a->bytes[i];
+	return v;
+}
+
+static void int_addr(u128 v, uint8_t version, struct kt_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->version = version;
+	for (size_t i = addr_len(version); i-- > 0; v >>= 8)
+		a->bytes[i] = (uint8_t)v;
+}
+
+static u128 low_mask(unsigned k) { return k >= 128 ? ~(u128)0 : ((u128)1 << k) - 1; }
+
+/* Host bits of the largest prefix that starts at cur and ends by end:
+ * cur aligned to it, and cur + 2^k - 1 <= end (written without overflow). */
+static unsigned block_bits(u128 cur, u128 end, unsigned bits)
+{
+	unsigned k = 0;
+	while (k < bits && !(cur >> k & 1))
+		k++;
+	while (k > 0 && end - cur < low_mask(k))
+		k--;
+	return k;
+}
+
+size_t kt_ts_prefixes(const struct kt_ts *ts, struct kt_addr *addrs, uint8_t *lens, size_t max)
+{
+	uint8_t v = ts->start.version;
+	if ((v != 4 && v != 6) || ts->end.version != v || kt_addr_cmp(&ts->start, &ts->end) > 0)
+		return 0;
+	unsigned bits = (unsigned)addr_len(v) * 8;
+	u128 cur = addr_int(&ts->start), end = addr_int(&ts->end);
+	size_t n = 0;
+	for (;;) {
+		unsigned k = block_bits(cur, end, bits);
+		if (n < max) {
+			int_addr(cur, v, &addrs[n]);
+			lens[n] = (uint8_t)(bits - k);
+		}
+		n++;
+		u128 last = cur + low_mask(k);
+		if (last >= end)
+			return n;
+		cur = last + 1;
+	}
+}

@@ -39,4 +39,14 @@ bool kt_ts_match(const struct kt_ts *ts, const struct kt_ts_point *pt);
 void kt_ts_points(const struct kt_ip_info *ip, bool outbound,
 		  struct kt_ts_point *local, struct kt_ts_point *remote);
 
+/* A range needs at most 2 * (bits - 1) prefixes (IPv6: 254). */
+#define KT_TS_MAX_PREFIXES 254
+
+/* The fewest prefixes that together cover exactly ts's address range
+ * (protocol and ports are ignored), in address order: routing tables hold
+ * prefixes, selectors hold ranges. Writes at most max of them into
+ * addrs/lens and returns how many the range needs (more than max: only the
+ * first max were written); 0 when ts is not a valid range. */
+size_t kt_ts_prefixes(const struct kt_ts *ts, struct kt_addr *addrs, uint8_t *lens, size_t max);
+
 #endif

@@ -1,6 +1,7 @@
 /* Installing and removing CHILD_SAs in the daemon's SAD as the engine
- * reports them. The keys stay in the table only for `keys --wireshark`;
- * they are wiped when the child is removed. */
+ * reports them, with the data plane's SPD rules for them. The keys stay in
+ * the table only for `keys --wireshark`; they are wiped when the child is
+ * removed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "core/err.h"
 #include "daemon/child.h"
+#include "daemon/dataplane.h"
 #include "daemon/log.h"
 
 /* A key pointer of the event, moved into our copy of the keys at the same
@@ -25,6 +27,7 @@ static const uint8_t *rebase(const uint8_t *k, const struct kt_ike_child_sa *fro
 
 static void free_child(struct kd *kd, struct kd_child *c)
 {
+	kd_dp_child_down(kd, c);
 	for (size_t i = 0; i < c->csa.n_sa && i < KT_IKE_CHILD_MAX_SA; i++) {
 		if (!c->sa[i])
 			continue;
@@ -69,6 +72,8 @@ int kd_child_install(struct kd *kd, const struct kt_ike_event *ev)
 		xf->integ_key = rebase(xf->integ_key, &ev->child_sa, &c->csa);
 	}
 	int rc = add_sas(kd, c);
+	if (rc == 0)
+		rc = kd_dp_child_up(kd, c);
 	if (rc < 0) {
 		free_child(kd, c);
 		return rc;
@@ -134,6 +139,20 @@ void kd_child_remove_ike(struct kd *kd, uint64_t ike_id)
 void kd_child_remove_all(struct kd *kd)
 {
 	remove_if(kd, match_all, NULL);
+}
+
+void kd_child_out_sas(const struct kd_child *c, struct kt_sa **esp, struct kt_sa **ah)
+{
+	*esp = *ah = NULL;
+	for (size_t i = 0; i < c->csa.n_sa && i < KT_IKE_CHILD_MAX_SA; i++) {
+		struct kt_sa *sa = c->sa[i];
+		if (!sa || sa->p.dir != KT_DIR_OUT)
+			continue;
+		if (sa->p.proto == KT_IPPROTO_ESP)
+			*esp = sa;
+		else if (sa->p.proto == KT_IPPROTO_AH)
+			*ah = sa;
+	}
 }
 
 static uint8_t main_proto(const struct kd_child *c)

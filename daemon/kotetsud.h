@@ -1,7 +1,8 @@
 /* kotetsud's state, shared by its parts: the loop (main.c), UDP sockets
- * (udp.c), the engine's output (ike_io.c), installed CHILD_SAs (child.c)
- * and the control socket (ctl.c, cmd.c, status.c). Everything here runs on
- * one thread; the core is called only from this thread. */
+ * (udp.c), the engine's output (ike_io.c), installed CHILD_SAs (child.c),
+ * the data plane (dataplane.h) and the control socket (ctl.c, cmd.c,
+ * status.c). Everything here runs on one thread; the core is called only
+ * from this thread. */
 #ifndef KD_KOTETSUD_H
 #define KD_KOTETSUD_H
 
@@ -37,7 +38,7 @@ struct kd_sock {
 };
 
 struct kd_udp_stats {
-	uint64_t esp_in_udp_dropped; /* no data plane yet: counted, dropped */
+	uint64_t esp_in_udp_dropped; /* ESP in UDP the data plane could not open */
 	uint64_t keepalives, runts, rx_errors, tx_errors, tx_nosock;
 };
 
@@ -53,6 +54,8 @@ struct kd_note {
 };
 
 struct kd_child;
+struct kd_dp;
+struct msghdr;
 
 struct kd {
 	const char *conf_path;
@@ -72,6 +75,7 @@ struct kd {
 	char pidfile[KT_CONF_MAX_PATH + 1];
 	int pid_fd;
 	struct kd_child *children;    /* installed CHILD_SAs */
+	struct kd_dp *dp;             /* TUN, raw sockets, routes (dataplane.h) */
 	struct kd_note *notes;
 	bool stopping, quit;
 	kt_tstamp stop_deadline;
@@ -105,6 +109,21 @@ void kd_udp_close(struct kd *kd);
 void kd_udp_reap(struct kd *kd);
 /* Send one datagram the engine produced (len bytes at kd->buf + 4). */
 void kd_udp_send(struct kd *kd, const struct kt_ike_dgram *d);
+/* The socket to send from local:port (version when local is unset): the
+ * one bound to that address, else a wildcard; NULL if none. */
+struct kd_sock *kd_udp_find(struct kd *kd, const struct kt_addr *local, uint16_t port,
+			    uint8_t version);
+/* On a wildcard socket: a PKTINFO control message in cbuf (cap bytes, at
+ * least KD_UDP_CMSG_SPACE) that makes a datagram leave from src; returns
+ * its length (0: none needed, src unset). */
+#define KD_UDP_CMSG_SPACE 64
+size_t kd_udp_set_src(struct msghdr *mh, char *cbuf, const struct kt_addr *src);
+/* The address and port a datagram arrived on (PKTINFO of a received mh). */
+void kd_udp_pktinfo_local(struct msghdr *mh, const struct kd_sock *s,
+			  struct kt_ike_endpoint *local);
+/* One received IKE message (marker removed) to the engine. */
+void kd_udp_ike_in(struct kd *kd, const uint8_t *msg, size_t len,
+		   const struct kt_ike_endpoint *local, const struct kt_ike_endpoint *remote);
 
 /* ---- the engine's output (ike_io.c) ---- */
 /* Send every queued datagram, handle every event (engine and SAD). */

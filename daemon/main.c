@@ -1,5 +1,6 @@
 /* kotetsud, the IKE daemon: reads kotetsu.conf, runs the IKEv2 engine on
- * UDP 500/4500, installs the negotiated SAs and answers the control socket.
+ * UDP 500/4500, installs the negotiated SAs, carries the traffic through
+ * its TUN (the data plane, dataplane.h) and answers the control socket.
  * One thread, one epoll loop; the core gets the time and the bytes from
  * here and hands back datagrams, events and its next deadline. It stays in
  * the foreground and runs as root (privilege separation comes later). */
@@ -19,6 +20,7 @@
 #include "core/err.h"
 #include "daemon/child.h"
 #include "daemon/config.h"
+#include "daemon/dataplane.h"
 #include "daemon/jwipe.h"
 #include "daemon/kotetsud.h"
 #include "daemon/log.h"
@@ -83,6 +85,9 @@ static void note_daemon_changes(const struct kd *kd, const struct kt_conf *conf)
 	if (strcmp(conf->daemon.pidfile, kd->pidfile) != 0)
 		kd_warn("[daemon] pidfile changed to %s: takes effect on restart (still %s)",
 			conf->daemon.pidfile, kd->pidfile);
+	if (kd->dp && strcmp(conf->daemon.tun, kd->dp->tun_name) != 0)
+		kd_warn("[daemon] tun changed to %s: takes effect on restart (still %s)",
+			conf->daemon.tun, kd->dp->tun_name);
 }
 
 int kd_reload(struct kd *kd, struct kt_conf_diag *diag)
@@ -109,6 +114,7 @@ int kd_reload(struct kd *kd, struct kt_conf_diag *diag)
 	kd_log_set_level(conf->daemon.log_level);
 	note_daemon_changes(kd, conf);
 	kd_udp_sync(kd);
+	kd_dp_sync(kd);
 	kd_ike_start_peers(kd, old);
 	kt_conf_free(old);
 	kd_info("reloaded %s: %zu peers, %zu children", kd->conf_path, conf->n_peers,
@@ -261,6 +267,7 @@ static int run(struct kd *kd)
 		kt_tstamp now = kd_now();
 		handle_timers(kd, now);
 		kd_ike_flush(kd);
+		kd_dp_tick(kd);
 		if (kd->stopping && (kd_ike_count(kd) == 0 || now >= kd->stop_deadline))
 			kd->quit = true;
 	}
@@ -299,10 +306,12 @@ static int start(struct kd *kd, const sigset_t *set)
 		kd_err("epoll_create1: %s", strerror(errno));
 		return -1;
 	}
+	/* The data plane before the UDP sockets: they carry its fwmark. */
 	if (pidfile_open(kd, kd->conf->daemon.pidfile) < 0 ||
 	    kd_ctl_open(kd, kd->conf->daemon.socket) < 0 || start_engine(kd) < 0 ||
-	    kd_udp_sync(kd) < 0 || start_signals(kd, set) < 0)
+	    kd_dp_open(kd) < 0 || kd_udp_sync(kd) < 0 || start_signals(kd, set) < 0)
 		return -1;
+	kd_dp_sync(kd);
 	kd_info("started: %s, %zu peers, %zu children, control socket %s", kd->conf_path,
 		kd->conf->n_peers, kd->conf->n_children, kd->ctl_path);
 	kd_ike_start_peers(kd, NULL);
@@ -318,6 +327,7 @@ static void stop(struct kd *kd)
 	if (kd->ike)
 		kt_ike_del(kd->ike);
 	kd_child_remove_all(kd);
+	kd_dp_close(kd);
 	if (kd->ips.sad || kd->ips.spd)
 		kt_ipsec_free(&kd->ips);
 	kd_notes_free(kd);

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon/child.h"
+#include "daemon/dataplane.h"
 #include "daemon/log.h"
 #include "daemon/netaddr.h"
 #include "daemon/status.h"
@@ -168,6 +169,44 @@ static json_t *drops_json(const struct kt_drops *d)
 			 "fragment", (json_int_t)d->fragment);
 }
 
+/* The data plane's device and counters: where packets went and why some
+ * did not. */
+static json_t *dataplane_json(struct kd *kd)
+{
+	const struct kd_dp *dp = kd->dp;
+	if (!dp)
+		return json_null();
+	const struct kd_dp_stats *st = &dp->st;
+	json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I}", "tun", dp->tun_name,
+			      "ifindex", dp->ifindex, "mtu", (int)dp->mtu,
+			      "fwmark", (json_int_t)dp->mark, "routes", (json_int_t)dp->n_routes,
+			      "spd_rules", (json_int_t)kt_spd_count(kd->ips.spd));
+	json_t *c = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "tun_rx", (json_int_t)st->tun_rx, "tun_tx", (json_int_t)st->tun_tx,
+			      "tun_errors", (json_int_t)st->tun_errors,
+			      "tx_raw", (json_int_t)st->tx_raw, "tx_udp", (json_int_t)st->tx_udp,
+			      "tx_errors", (json_int_t)st->tx_errors,
+			      "tx_nosock", (json_int_t)st->tx_nosock,
+			      "rx_raw", (json_int_t)st->rx_raw, "rx_udp", (json_int_t)st->rx_udp,
+			      "rx_errors", (json_int_t)st->rx_errors,
+			      "rx_truncated", (json_int_t)st->rx_truncated);
+	json_t *d = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "decapped", (json_int_t)st->decapped,
+			      "out_dropped", (json_int_t)st->out_dropped,
+			      "in_dropped", (json_int_t)st->in_dropped,
+			      "link_local", (json_int_t)st->link_local,
+			      "too_big", (json_int_t)st->too_big,
+			      "icmp_sent", (json_int_t)st->icmp_sent,
+			      "icmp_limited", (json_int_t)st->icmp_limited,
+			      "acquires", (json_int_t)st->acquires, "queued", (json_int_t)st->queued,
+			      "queue_dropped", (json_int_t)st->queue_dropped,
+			      "flushed", (json_int_t)st->flushed);
+	json_object_update(c, d);
+	json_decref(d);
+	json_object_set_new(o, "counters", c);
+	return o;
+}
+
 static json_t *daemon_json(struct kd *kd)
 {
 	struct kt_ike_stats st;
@@ -187,8 +226,9 @@ static json_t *daemon_json(struct kd *kd)
 
 json_t *kd_status_json(struct kd *kd)
 {
-	return json_pack("{s:o, s:o, s:o}", "peers", peers_json(kd),
-			 "drops", drops_json(&kd->ips.drops), "daemon", daemon_json(kd));
+	return json_pack("{s:o, s:o, s:o, s:o}", "peers", peers_json(kd),
+			 "drops", drops_json(&kd->ips.drops), "daemon", daemon_json(kd),
+			 "dataplane", dataplane_json(kd));
 }
 
 /* ---- keys ---- */

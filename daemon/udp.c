@@ -1,8 +1,10 @@
 /* IKE's UDP sockets: 500 and 4500, IPv4 and IPv6 (v6 sockets are
  * V6ONLY). Each datagram's local address comes from IP_PKTINFO /
  * IPV6_PKTINFO so a wildcard socket still tells the engine where a message
- * arrived, and replies leave from that address. On 4500 the non-ESP marker
- * (RFC 3948 §2.2) separates IKE from ESP-in-UDP. */
+ * arrived, and replies leave from that address. Port 4500 also carries
+ * ESP in UDP: the data plane reads those sockets (kd_dp_natt_ready) and
+ * hands IKE, behind the non-ESP marker (RFC 3948 §2.2), back here. Every
+ * socket carries the data plane's fwmark, so IKE never enters the TUN. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -14,13 +16,13 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "daemon/dataplane.h"
 #include "daemon/kotetsud.h"
 #include "daemon/log.h"
 #include "daemon/netaddr.h"
 
 #define NON_ESP_MARKER_LEN 4   /* RFC 3948 §2.2: four zero bytes before IKE */
-#define NATT_KEEPALIVE 0xff    /* RFC 3948 §2.3: a single 0xff byte */
-#define CMSG_SPACE_PKTINFO 64  /* room for one in6_pktinfo control message */
+#define CMSG_SPACE_PKTINFO KD_UDP_CMSG_SPACE /* room for one in6_pktinfo control message */
 #define WANTED_MAX (2 * KT_CONF_MAX_PEERS + 4) /* both ports per address */
 
 static const uint16_t ports[] = { KT_IKE_PORT, KT_IKE_NATT_PORT };
@@ -66,12 +68,17 @@ static size_t wanted(const struct kt_conf *conf, struct kd_sock *w)
 	return n;
 }
 
-static int set_opts(int fd, int family)
+static int set_opts(const struct kd *kd, int fd, int family)
 {
 	int one = 1;
 	/* FREEBIND: a configured address may appear on an interface later. */
-	if (setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) < 0)
+	if (setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+	    kd_dp_mark_socket(kd, fd) < 0)
 		return -1;
+	/* ESP in UDP shares these sockets: room for bursts of it. */
+	int buf = KD_DP_SOCKBUF;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf));
 	if (family == AF_INET)
 		return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
@@ -94,7 +101,7 @@ static int open_sock(struct kd *kd, struct kd_sock *s)
 	socklen_t sl = kd_endpoint_to_sockaddr(&ep, family, &ss);
 	s->io.fd = fd;
 	s->io.ready = sock_ready;
-	if (set_opts(fd, family) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+	if (set_opts(kd, fd, family) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
 	    kd_io_add(kd, &s->io, EPOLLIN) < 0) {
 		int e = errno;
 		close(fd);
@@ -199,7 +206,8 @@ void kd_udp_close(struct kd *kd)
 
 /* ---- receive ---- */
 
-static void pktinfo_local(struct msghdr *mh, const struct kd_sock *s, struct kt_ike_endpoint *local)
+void kd_udp_pktinfo_local(struct msghdr *mh, const struct kd_sock *s,
+			  struct kt_ike_endpoint *local)
 {
 	local->addr = s->wildcard ? (struct kt_addr){ .version = s->addr.version } : s->addr;
 	local->port = s->port;
@@ -235,40 +243,17 @@ static ssize_t recv_one(struct kd *kd, const struct kd_sock *s, struct kt_ike_en
 	}
 	if (kd_sockaddr_to_endpoint((struct sockaddr *)&from, remote) < 0)
 		return 0;
-	pktinfo_local(&mh, s, local);
+	kd_udp_pktinfo_local(&mh, s, local);
 	return n;
 }
 
-/* Port 4500: IKE behind the marker, a keepalive, or ESP-in-UDP (dropped
- * until the data plane arrives). Returns the IKE message's offset or -1. */
-static int classify_natt(struct kd *kd, size_t len)
+void kd_udp_ike_in(struct kd *kd, const uint8_t *msg, size_t len,
+		   const struct kt_ike_endpoint *local, const struct kt_ike_endpoint *remote)
 {
-	if (len == 1 && kd->buf[0] == NATT_KEEPALIVE) {
-		kd->udp.keepalives++;
-		return -1;
-	}
-	if (len < NON_ESP_MARKER_LEN) {
-		kd->udp.runts++;
-		return -1;
-	}
-	static const uint8_t marker[NON_ESP_MARKER_LEN];
-	if (memcmp(kd->buf, marker, NON_ESP_MARKER_LEN) != 0) {
-		kd->udp.esp_in_udp_dropped++;
-		return -1;
-	}
-	return NON_ESP_MARKER_LEN;
-}
-
-static void deliver(struct kd *kd, const struct kd_sock *s, size_t len,
-		    const struct kt_ike_endpoint *local, const struct kt_ike_endpoint *remote)
-{
-	int off = s->port == KT_IKE_NATT_PORT ? classify_natt(kd, len) : 0;
-	if (off < 0)
-		return;
-	int rc = kt_ike_recv(kd->ike, kd_now(), local, remote, kd->buf + off, len - (size_t)off);
+	int rc = kt_ike_recv(kd->ike, kd_now(), local, remote, msg, len);
 	if (rc < 0 && kd_log_level() >= KT_CONF_LOG_DEBUG) {
 		char from[KD_ENDPOINT_TEXT];
-		kd_debug("dropped %zu-byte IKE datagram from %s: %s", len - (size_t)off,
+		kd_debug("dropped %zu-byte IKE datagram from %s: %s", len,
 			 kd_endpoint_format(remote, from, sizeof(from)), kt_strerror(rc));
 	}
 }
@@ -277,27 +262,30 @@ static void sock_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 {
 	(void)events;
 	struct kd_sock *s = (struct kd_sock *)((char *)io - offsetof(struct kd_sock, io));
+	if (s->port == KT_IKE_NATT_PORT) {
+		kd_dp_natt_ready(kd, s);
+		return;
+	}
 	for (int i = 0; i < KD_RECV_BATCH; i++) {
 		struct kt_ike_endpoint local, remote;
 		ssize_t n = recv_one(kd, s, &local, &remote);
 		if (n < 0)
 			break;
 		if (n > 0)
-			deliver(kd, s, (size_t)n, &local, &remote);
+			kd_udp_ike_in(kd, kd->buf, (size_t)n, &local, &remote);
 	}
 }
 
 /* ---- send ---- */
 
-/* The socket on the datagram's local port and family: the one bound to
- * its local address, else a wildcard. */
-static struct kd_sock *pick_sock(struct kd *kd, const struct kt_ike_dgram *d)
+struct kd_sock *kd_udp_find(struct kd *kd, const struct kt_addr *local, uint16_t port,
+			    uint8_t version)
 {
 	struct kd_sock *wild = NULL;
 	for (struct kd_sock *s = kd->socks; s; s = s->next) {
-		if (s->port != d->local.port || s->addr.version != d->remote.addr.version)
+		if (s->port != port || s->addr.version != version)
 			continue;
-		if (!s->wildcard && kt_addr_equal(&s->addr, &d->local.addr))
+		if (!s->wildcard && kt_addr_equal(&s->addr, local))
 			return s;
 		if (s->wildcard)
 			wild = s;
@@ -305,23 +293,23 @@ static struct kd_sock *pick_sock(struct kd *kd, const struct kt_ike_dgram *d)
 	return wild;
 }
 
-static size_t set_src(struct msghdr *mh, char *cbuf, const struct kt_ike_dgram *d)
+size_t kd_udp_set_src(struct msghdr *mh, char *cbuf, const struct kt_addr *src)
 {
-	if (d->local.addr.version == 0 || is_zero(&d->local.addr))
+	if (src->version == 0 || is_zero(src))
 		return 0;
 	mh->msg_control = cbuf;
 	mh->msg_controllen = CMSG_SPACE_PKTINFO;
 	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-	if (d->local.addr.version == 4) {
+	if (src->version == 4) {
 		struct in_pktinfo pi = { 0 };
-		memcpy(&pi.ipi_spec_dst, d->local.addr.bytes, 4);
+		memcpy(&pi.ipi_spec_dst, src->bytes, 4);
 		*c = (struct cmsghdr){ .cmsg_level = IPPROTO_IP, .cmsg_type = IP_PKTINFO,
 				       .cmsg_len = CMSG_LEN(sizeof(pi)) };
 		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
 		return CMSG_SPACE(sizeof(pi));
 	}
 	struct in6_pktinfo pi6 = { 0 };
-	memcpy(&pi6.ipi6_addr, d->local.addr.bytes, 16);
+	memcpy(&pi6.ipi6_addr, src->bytes, 16);
 	*c = (struct cmsghdr){ .cmsg_level = IPPROTO_IPV6, .cmsg_type = IPV6_PKTINFO,
 			       .cmsg_len = CMSG_LEN(sizeof(pi6)) };
 	memcpy(CMSG_DATA(c), &pi6, sizeof(pi6));
@@ -331,7 +319,7 @@ static size_t set_src(struct msghdr *mh, char *cbuf, const struct kt_ike_dgram *
 void kd_udp_send(struct kd *kd, const struct kt_ike_dgram *d)
 {
 	char to_text[KD_ENDPOINT_TEXT];
-	struct kd_sock *s = pick_sock(kd, d);
+	struct kd_sock *s = kd_udp_find(kd, &d->local.addr, d->local.port, d->remote.addr.version);
 	if (!s) {
 		kd->udp.tx_nosock++;
 		kd_warn("no UDP socket on port %u for a datagram to %s", d->local.port,
@@ -348,7 +336,7 @@ void kd_udp_send(struct kd *kd, const struct kt_ike_dgram *d)
 	struct iovec iov = { .iov_base = kd->buf + off, .iov_len = d->len + NON_ESP_MARKER_LEN - off };
 	struct msghdr mh = { .msg_name = &to, .msg_namelen = tl, .msg_iov = &iov, .msg_iovlen = 1 };
 	if (s->wildcard)
-		mh.msg_controllen = set_src(&mh, cbuf, d);
+		mh.msg_controllen = kd_udp_set_src(&mh, cbuf, &d->local.addr);
 	if (sendmsg(s->io.fd, &mh, MSG_DONTWAIT) < 0) {
 		kd->udp.tx_errors++;
 		kd_warn("cannot send %zu bytes to %s: %s", d->len,

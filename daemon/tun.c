@@ -1,0 +1,149 @@
+/* The TUN device: created by name ([daemon] tun) without packet info
+ * (IFF_NO_PI: each read or write is one bare IP packet), non-blocking in
+ * the epoll loop; its MTU set and the link brought up over netlink; and
+ * the two per-device sysctls decapsulated packets need. It disappears with
+ * the daemon (not persistent), and its routes with it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "daemon/dataplane.h"
+#include "daemon/log.h"
+#include "daemon/netlink.h"
+
+#define TUN_DEV "/dev/net/tun"
+
+/* Write one value to a sysctl under /proc/sys; 0 or -1 (errno). */
+static int sysctl_set(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, value, strlen(value));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+bool kd_sysctl_on(const char *path)
+{
+	char c = '0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '0';
+		close(fd);
+	}
+	return c != '0';
+}
+
+/* Decapsulated packets arrive on the TUN with their real sources, and our
+ * own ICMP "too big" errors with a source address of this host:
+ * rp_filter = 0 and accept_local = 1 let both in. The kernel applies the
+ * larger of "all" and the device's rp_filter, hence the warning. IPv6: no
+ * link-local address on the TUN, so the kernel sends no neighbour or
+ * router discovery into the tunnel. */
+static void set_sysctls(const char *tun)
+{
+	static const char *const keys[][3] = {
+		{ "ipv4", "rp_filter", "0" }, { "ipv4", "accept_local", "1" },
+		{ "ipv6", "addr_gen_mode", "1" }, { "ipv6", "accept_ra", "0" },
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", keys[i][0], tun,
+			 keys[i][1]);
+		if (sysctl_set(path, keys[i][2]) < 0 && (keys[i][0][3] == '4' || errno != ENOENT))
+			kd_warn("TUN %s: cannot set %s to %s: %s", tun, path, keys[i][2],
+				strerror(errno));
+	}
+	if (kd_sysctl_on("/proc/sys/net/ipv4/conf/all/rp_filter"))
+		kd_warn("net.ipv4.conf.all.rp_filter is on: the ICMP \"fragmentation needed\" "
+			"kotetsud writes to %s from this host's address will be dropped; set it to 0",
+			tun);
+}
+
+static int create(struct kd_dp *dp, const char *name)
+{
+	int fd = open(TUN_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		kd_err("cannot open %s: %s", TUN_DEV, strerror(errno));
+		return -1;
+	}
+	struct ifreq ifr = { 0 };
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		kd_err("cannot create TUN %s: %s%s", name, strerror(errno),
+		       errno == EBUSY ? " (another program holds it)" : "");
+		close(fd);
+		return -1;
+	}
+	snprintf(dp->tun_name, sizeof(dp->tun_name), "%s", ifr.ifr_name);
+	dp->tun.fd = fd;
+	dp->ifindex = (int)if_nametoindex(dp->tun_name);
+	if (dp->ifindex <= 0) {
+		kd_err("TUN %s has no interface index: %s", dp->tun_name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kd_tun_open(struct kd *kd)
+{
+	struct kd_dp *dp = kd->dp;
+	if (create(dp, kd->conf->daemon.tun) < 0)
+		return -1;
+	dp->mark = KD_DP_MARK_BASE + ((uint32_t)dp->ifindex & 0xffff);
+	set_sysctls(dp->tun_name);
+	if (kd_tun_set_mtu(kd, KD_DP_PATH_MTU_DEFAULT - 100) < 0)
+		return -1;
+	dp->tun.ready = kd_dp_tun_ready;
+	if (kd_io_add(kd, &dp->tun, EPOLLIN) < 0) {
+		kd_err("TUN %s: epoll: %s", dp->tun_name, strerror(errno));
+		return -1;
+	}
+	kd_info("TUN %s up (index %d), fwmark and routing table %#x", dp->tun_name, dp->ifindex,
+		dp->mark);
+	return 0;
+}
+
+void kd_tun_close(struct kd *kd)
+{
+	struct kd_dp *dp = kd->dp;
+	if (dp->tun.fd < 0)
+		return;
+	kd_io_del(kd, &dp->tun);
+	close(dp->tun.fd);
+	dp->tun.fd = -1;
+}
+
+int kd_tun_set_mtu(struct kd *kd, unsigned mtu)
+{
+	struct kd_dp *dp = kd->dp;
+	int rc = kd_nl_link_up(dp->nl, dp->ifindex, mtu);
+	if (rc < 0) {
+		kd_err("TUN %s: cannot set MTU %u and bring it up: %s", dp->tun_name, mtu,
+		       strerror(-rc));
+		return -1;
+	}
+	dp->mtu = mtu;
+	return 0;
+}
+
+void kd_tun_write(struct kd *kd, const uint8_t *p, size_t len)
+{
+	struct kd_dp *dp = kd->dp;
+	if (write(dp->tun.fd, p, len) == (ssize_t)len) {
+		dp->st.tun_tx++;
+		return;
+	}
+	if (dp->st.tun_errors++ == 0)
+		kd_warn("TUN %s: write of %zu bytes failed: %s", dp->tun_name, len, strerror(errno));
+}
