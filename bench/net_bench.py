@@ -669,7 +669,7 @@ def summarize(results):
         rows[name] = {
             "system": LABELS[name],
             "gbps_median": statistics.median(good) if good else None,
-            "gbps_runs": [round(g, 3) for g in good],
+            "gbps_runs": good,
             "process_cpu_s_per_gb": per_gb(runs, "process_s"),
             "machine_cpu_s_per_gb": per_gb(runs, "machine_s"),
             "softirq_cpu_s_per_gb": per_gb(runs, "softirq_s"),
@@ -861,9 +861,9 @@ def main(argv=None):
                     with contextlib.suppress(Exception):
                         results[name]["diagnostics"] = sysobj.diagnostics()
     finally:
+        keep = os.path.join(ROOT, "build", "net_bench-logs")
+        shutil.rmtree(keep, ignore_errors=True)  # an older run's: would mislead
         if failed or args.keep_logs:
-            keep = os.path.join(ROOT, "build", "net_bench-logs")
-            shutil.rmtree(keep, ignore_errors=True)
             with contextlib.suppress(OSError):
                 shutil.copytree(workbase, keep)
         shutil.rmtree(workbase, ignore_errors=True)
