@@ -291,6 +291,23 @@ static void put_ipsec(FILE *f, const struct kd_nft *n, const struct kd_nft_pair 
 	}
 }
 
+/* IPv6 neighbour discovery between addresses a pair covers is link
+ * control, as ARP is for IPv4 (which nftables' ip family never sees):
+ * without it the peers cannot even resolve each other. RFC 4861 §7.1.1
+ * makes receivers require hop limit 255, which only an on-link sender can
+ * produce, so nothing from beyond the link passes here. */
+static void put_nd(FILE *f, const struct kd_nft *n, const struct kd_nft_pair *p, size_t i)
+{
+	if (p->local.start.version != 6)
+		return;
+	for (size_t c = 0; c < sizeof chains / sizeof chains[0]; c++) {
+		put_head(f, n, chains[c], p, false);
+		fprintf(f, " icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit,"
+			   " nd-neighbor-advert } ip6 hoplimit 255 counter accept comment \"nd %zu\"\n",
+			i);
+	}
+}
+
 static void put_drop(FILE *f, const struct kd_nft *n, const struct kd_nft_pair *p, size_t i)
 {
 	uint8_t protos[MAX_DROP_PROTOS];
@@ -389,9 +406,11 @@ int kd_nft_sync(struct kd_nft *n, const struct kd_nft_pair *pairs, size_t n_pair
 		fprintf(f, "flush chain inet %s %s\n", n->table, chains[c]);
 	/* Every pair's IPsec exemption first: another pair's drop must not
 	 * catch the ESP that carries this one. */
-	for (size_t i = 0; i < n_pairs; i++)
+	for (size_t i = 0; i < n_pairs; i++) {
 		if (pairs[i].transport)
 			put_ipsec(f, n, &pairs[i], i);
+		put_nd(f, n, &pairs[i], i);
+	}
 	for (size_t i = 0; i < n_pairs; i++)
 		put_drop(f, n, &pairs[i], i);
 	return commit(n, f, &text);

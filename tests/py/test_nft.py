@@ -243,7 +243,14 @@ SELECTORS = {
 def test_selectors_become_matches(ns, case):
     local, remote, want = SELECTORS[case]
     ok(ktnft(ns, "open", "sync", f"{local},{remote}"))
-    got = both_chains_equal(table_json(ns))
+    rules = both_chains_equal(table_json(ns))
+    nd = [r for r in rules if r.comment == "nd 0"]
+    got = [r for r in rules if r.comment != "nd 0"]
+    # IPv6 pairs let on-link neighbour discovery through (hop limit 255 only).
+    assert len(nd) == (1 if ":" in local else 0), rules
+    for r in nd:
+        assert r.verdict == "accept"
+        assert (("ip6", "hoplimit"), "==", 255) in r.matches, r
     assert len(got) == len(want), got
     for r, w in zip(got, want):
         assert all(m in r.matches for m in NOT_TUN), r
