@@ -38,6 +38,9 @@
 #define KD_DP_MARK_BASE 0x6b740000u     /* "kt": fwmark and table = base + ifindex */
 #define KD_DP_RULE_PRIORITY 32000       /* before the main table's rule (32766) */
 #define KD_DP_SOCKBUF (4 << 20)         /* socket buffers of the data path */
+/* Packets the kernel may queue in the TUN for us to read: the default 500
+ * overflows under a TCP burst while we seal the previous batch. */
+#define KD_DP_TUN_TXQLEN 2048
 /* SPD priorities: installed CHILD_SAs first, then the configured
  * children's rules without SAs, whose packets start IKE or are dropped. */
 #define KD_DP_PRIO_SA 100

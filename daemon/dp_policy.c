@@ -322,14 +322,31 @@ static void sync_routes(struct kd *kd)
 
 /* ---- nftables ---- */
 
+static bool same_ts(const struct kt_ts *a, const struct kt_ts *b)
+{
+	return kt_addr_equal(&a->start, &b->start) && kt_addr_equal(&a->end, &b->end) &&
+	       a->proto == b->proto && a->port_start == b->port_start && a->port_end == b->port_end;
+}
+
+/* An installed child usually repeats its trap's pairs: each goes once. */
+static size_t add_pair(struct kd_nft_pair *v, size_t n, const struct kd_nft_pair *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].transport == p->transport && same_ts(&v[i].local, &p->local) &&
+		    same_ts(&v[i].remote, &p->remote))
+			return n;
+	v[n] = *p;
+	return n + 1;
+}
+
 static size_t add_pairs(struct kd_nft_pair *v, size_t n, const struct kt_ts *l, size_t nl,
 			const struct kt_ts *r, size_t nr, bool transport)
 {
 	for (size_t i = 0; i < nl; i++)
 		for (size_t j = 0; j < nr; j++)
 			if (l[i].start.version == r[j].start.version)
-				v[n++] = (struct kd_nft_pair){ .local = l[i], .remote = r[j],
-							       .transport = transport };
+				n = add_pair(v, n, &(struct kd_nft_pair){
+					.local = l[i], .remote = r[j], .transport = transport });
 	return n;
 }
 

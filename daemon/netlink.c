@@ -84,7 +84,7 @@ static void put_addr(struct nlmsghdr *nlh, uint16_t type, const struct kt_addr *
 
 static int family(uint8_t version) { return version == 6 ? AF_INET6 : AF_INET; }
 
-int kd_nl_link_up(struct kd_nl *nl, int ifindex, unsigned mtu)
+int kd_nl_link_up(struct kd_nl *nl, int ifindex, unsigned mtu, unsigned txqlen)
 {
 	struct nlmsghdr *nlh = start(nl, RTM_NEWLINK, NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
@@ -93,6 +93,8 @@ int kd_nl_link_up(struct kd_nl *nl, int ifindex, unsigned mtu)
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	if (txqlen)
+		mnl_attr_put_u32(nlh, IFLA_TXQLEN, txqlen);
 	return talk(nl, nlh, NULL, NULL);
 }
 

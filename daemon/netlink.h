@@ -25,8 +25,9 @@ struct kd_nl_route {
 int kd_nl_open(struct kd_nl **out);
 void kd_nl_close(struct kd_nl *nl);
 
-/* Set the link's MTU and bring it up. */
-int kd_nl_link_up(struct kd_nl *nl, int ifindex, unsigned mtu);
+/* Set the link's MTU and transmit queue length (0: leave it) and bring
+ * it up. */
+int kd_nl_link_up(struct kd_nl *nl, int ifindex, unsigned mtu, unsigned txqlen);
 /* Add (replacing one with the same destination) or delete a route;
  * deleting a route that is not there is not an error. */
 int kd_nl_route(struct kd_nl *nl, bool add, const struct kd_nl_route *r);

@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/mtu.h"
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
 #include "daemon/netlink.h"
@@ -102,7 +103,8 @@ int kd_tun_open(struct kd *kd)
 		return -1;
 	dp->mark = KD_DP_MARK_BASE + ((uint32_t)dp->ifindex & 0xffff);
 	set_sysctls(dp->tun_name);
-	if (kd_tun_set_mtu(kd, KD_DP_PATH_MTU_DEFAULT - 100) < 0)
+	/* The least MTU IPv6 allows, until kd_dp_sync knows the paths. */
+	if (kd_tun_set_mtu(kd, KT_MTU_IPV6_MIN) < 0)
 		return -1;
 	dp->tun.ready = kd_dp_tun_ready;
 	if (kd_io_add(kd, &dp->tun, EPOLLIN) < 0) {
@@ -127,7 +129,7 @@ void kd_tun_close(struct kd *kd)
 int kd_tun_set_mtu(struct kd *kd, unsigned mtu)
 {
 	struct kd_dp *dp = kd->dp;
-	int rc = kd_nl_link_up(dp->nl, dp->ifindex, mtu);
+	int rc = kd_nl_link_up(dp->nl, dp->ifindex, mtu, KD_DP_TUN_TXQLEN);
 	if (rc < 0) {
 		kd_err("TUN %s: cannot set MTU %u and bring it up: %s", dp->tun_name, mtu,
 		       strerror(-rc));

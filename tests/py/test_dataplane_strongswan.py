@@ -32,7 +32,7 @@ WAIT = 8
 def interop(tmp_path_factory):
     netns.require_root()
     require_built()
-    for tool in (CHARON, SWANCTL, topo.IPERF3, topo.DUMPCAP, "/usr/bin/ping"):
+    for tool in (CHARON, SWANCTL, topo.IPERF3, topo.TCPDUMP, "/usr/bin/ping"):
         if not os.path.exists(tool):
             pytest.fail("%s missing: run scripts/install-deps" % tool, pytrace=False)
     with netns.work_dir(tmp_path_factory) as work, topo.sites(ipv6=False) as s:
@@ -71,7 +71,7 @@ def sw_counters(w):
     return {k: int(c.get(k, 0)) for k in ("packets-in", "packets-out", "bytes-in", "bytes-out")}
 
 
-def setup(w, role, ike, esp):
+def bring_up(w, role, ike, esp):
     s = w.s
     w.sw.load(psk_conn(CONN, s.gwB.addr(4), s.gwA.addr(4), s.gwB.addr(4), s.gwA.addr(4), PSK,
                        ike, {"lan": {"local_ts": LAN["B"][4], "remote_ts": LAN["A"][4],
@@ -100,7 +100,7 @@ def setup(w, role, ike, esp):
 def test_traffic_both_ways(interop, role, ike, esp):
     w = interop
     s = w.s
-    kt = setup(w, role, ike, esp)
+    kt = bring_up(w, role, ike, esp)
     a, b = s.hostA.addr(4), s.hostB.addr(4)
     # libipsec installs its route a moment after the SA: one ping each way first.
     for src, dst in ((s.hostA, b), (s.hostB, a)):

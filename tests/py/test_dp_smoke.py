@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -24,6 +25,7 @@ from netns import IP, nsexec, run, unique_prefix, wait_for, work_dir
 
 PSK = "dataplane-smoke-psk-0123456789"
 WAIT = 10  # seconds for an SA to come up or a ping to get through
+CAPTURE_SETTLE = 0.5  # seconds for tcpdump to start (and finish) capturing
 
 ADDRS = {
     4: {"lanA": "10.1.0.", "lanB": "10.2.0.", "wan": "192.0.2.", "lan_len": 24, "wan_len": 24},
@@ -193,18 +195,21 @@ def details(*ks):
 
 
 class Capture:
-    """tcpdump on a gateway's WAN link, for what really crosses it."""
+    """tcpdump on a gateway's WAN link, for what really crosses it (IPv4:
+    the links' own IPv6 neighbour discovery is not the tunnel's)."""
 
     def __init__(self, ns, dev, path):
         self.path = path
         self.proc = subprocess.Popen([IP, "netns", "exec", ns, "tcpdump", "-n", "-U", "-i", dev,
-                                      "-w", path], stdout=subprocess.DEVNULL,
+                                      "-w", path, "not", "ip6"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
-        # tcpdump says "listening on" once it captures.
+        # tcpdump says "listening on" a moment before it captures.
         line = self.proc.stderr.readline()
         assert "listening" in line, line
+        time.sleep(CAPTURE_SETTLE)
 
     def text(self):
+        time.sleep(CAPTURE_SETTLE)
         self.proc.send_signal(signal.SIGINT)
         self.proc.communicate(timeout=5)
         res = run("tcpdump", "-n", "-r", self.path, check=False)

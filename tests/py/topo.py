@@ -1,6 +1,6 @@
 """The data-plane tests' world: four network namespaces in a line, "site A
 - internet - site B", and what the tests do in it: ping, iperf3, captures
-on a link (dumpcap), frames written straight onto a link (AF_PACKET), and
+on a link (tcpdump), frames written straight onto a link (AF_PACKET), and
 kotetsu.conf sections for a gateway or host.
 
     hostA ----- gwA ================= gwB ----- hostB
@@ -30,7 +30,7 @@ import time
 from netns import IP, add_ns, del_ns, nsexec, run, unique_prefix, wait_for
 
 PYTHON = "/usr/bin/python3"
-DUMPCAP = "/usr/bin/dumpcap"
+TCPDUMP = "/usr/bin/tcpdump"
 IPERF3 = "/usr/bin/iperf3"
 
 LAN = {"A": {4: "10.1.0.0/24", 6: "2001:db8:a::/64"},
@@ -166,10 +166,11 @@ class PingResult:
 PING_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 
 
-def ping(ns, dst, count=5, interval=0.05, deadline=10, size=None, pattern=None, dont_frag=False):
-    """ping -c count from ns; waits at most `deadline` seconds for the
-    replies. Returns a PingResult (sent, received, output)."""
-    args = ["ping", "-n", "-c", count, "-i", interval, "-W", 1, "-w", deadline]
+def ping(ns, dst, count=5, interval=0.05, wait=2, size=None, pattern=None, dont_frag=False):
+    """ping -c count from ns (exactly count requests), waiting `wait`
+    seconds for the last reply. Returns a PingResult (sent, received,
+    output)."""
+    args = ["ping", "-n", "-c", count, "-i", interval, "-W", wait]
     if ":" in dst:
         args.insert(1, "-6")
     if size is not None:
@@ -178,7 +179,7 @@ def ping(ns, dst, count=5, interval=0.05, deadline=10, size=None, pattern=None, 
         args += ["-p", pattern]
     if dont_frag:
         args += ["-M", "do"]
-    res = nsexec(ns, *args, dst, timeout=deadline + 5, check=False)
+    res = nsexec(ns, *args, dst, timeout=count * interval + wait + 10, check=False)
     text = res.stdout + res.stderr
     m = PING_RE.search(text)
     sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
@@ -192,7 +193,7 @@ def ping_until(ns, dst, timeout=10):
     attempts = 0
     while time.monotonic() < deadline:
         attempts += 1
-        if ping(ns, dst, count=1, deadline=1).received:
+        if ping(ns, dst, count=1, wait=1).received:
             return True, attempts
     return False, attempts
 
@@ -260,38 +261,40 @@ def stop(proc, timeout=5, sig=signal.SIGTERM):
 # --- captures ---------------------------------------------------------------
 
 class Capture:
-    """dumpcap on one interface of a namespace, into a pcap file."""
+    """tcpdump on one interface of a namespace, into a pcap file. Immediate
+    mode: without it, packets still in the kernel's ring buffer when we
+    stop the capture are lost (dumpcap has no such mode)."""
 
     def __init__(self, ns, iface, path, bpf=None, snaplen=None):
         self.ns, self.iface, self.path, self.bpf, self.snaplen = ns, iface, str(path), bpf, snaplen
         self.proc = None
 
     def start(self, timeout=5):
-        args = [IP, "netns", "exec", self.ns, DUMPCAP, "-q", "-P", "-i", self.iface,
-                "-w", self.path]
-        if self.bpf:
-            args += ["-f", self.bpf]
+        args = [IP, "netns", "exec", self.ns, TCPDUMP, "-q", "-n", "-U", "--immediate-mode",
+                "-Z", "root", "-i", self.iface, "-w", self.path]
         if self.snaplen:
             args += ["-s", str(self.snaplen)]
+        if self.bpf:
+            args.append(self.bpf)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # dumpcap writes the file header once the interface is open.
+        # tcpdump writes the file header once the interface is open.
         if not wait_for(lambda: self.proc.poll() is not None or
                         (os.path.exists(self.path) and os.path.getsize(self.path) > 0), timeout):
             self.stop()
-            raise AssertionError("dumpcap on %s/%s did not start" % (self.ns, self.iface))
+            raise AssertionError("tcpdump on %s/%s did not start" % (self.ns, self.iface))
         if self.proc.poll() is not None:
-            raise AssertionError("dumpcap on %s/%s exited: %s"
+            raise AssertionError("tcpdump on %s/%s exited: %s"
                                  % (self.ns, self.iface, self.proc.stderr.read()))
-        time.sleep(0.2)
+        time.sleep(0.1)
         return self
 
     def stop(self):
-        """SIGINT lets dumpcap flush what it has."""
+        """SIGINT lets tcpdump write what it has."""
         if self.proc is not None:
-            time.sleep(0.2)
+            time.sleep(0.1)
             stop(self.proc, sig=signal.SIGINT)
 
     def packets(self):
