@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "core/conf/conf.h"
+#include "core/text.h"
 #include "daemon/pskfile.h"
 
 static const char *mode_problem(mode_t mode)
@@ -70,30 +71,10 @@ static ssize_t read_all(int fd, uint8_t *buf, size_t cap)
 	}
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode "0x..." in place; returns the byte count or -1. */
 static ssize_t unhex_inplace(uint8_t *buf, size_t n)
 {
-	if ((n - 2) % 2 || n == 2)
-		return -1;
-	size_t out = 0;
-	for (size_t i = 2; i < n; i += 2) {
-		int hi = hexval(buf[i]), lo = hexval(buf[i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		buf[out++] = (uint8_t)(hi << 4 | lo);
-	}
-	return (ssize_t)out;
+	return kt_text_unhex((const char *)buf + 2, n - 2, buf, n);
 }
 
 static bool is_hex_form(const uint8_t *buf, size_t n)

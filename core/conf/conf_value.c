@@ -9,6 +9,7 @@
 
 #include "core/conf/conf_int.h"
 #include "core/err.h"
+#include "core/text.h"
 
 #define DNS_LABEL_MAX 63 /* RFC 1035 §2.3.4 */
 #define UINT_DIGITS_MAX 10
@@ -175,32 +176,6 @@ bool conf_host(struct kt_conf_parser *p, const char *key, const char *v,
 
 /* ---- Identities -------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex digits (even count, at least two) into out; the byte count or -1. */
-static int unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n % 2 || n / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return (int)(n / 2);
-}
-
 void conf_id_from_addr(struct kt_conf_id *id, const struct kt_addr *addr)
 {
 	memset(id, 0, sizeof(*id));
@@ -241,7 +216,7 @@ static bool set_addr_id(struct kt_conf_id *id, const char *s, uint8_t version)
 static bool set_key_id(struct kt_conf_id *id, const char *s)
 {
 	if (strncmp(s, ID_HEX_PREFIX, strlen(ID_HEX_PREFIX)) == 0) {
-		int n = unhex(s + strlen(ID_HEX_PREFIX), id->data, sizeof(id->data));
+		int n = kt_text_unhex(s + strlen(ID_HEX_PREFIX), strlen(s + strlen(ID_HEX_PREFIX)), id->data, sizeof(id->data));
 		if (n <= 0)
 			return false;
 		id->type = KT_IKE_ID_KEY_ID;
@@ -351,7 +326,7 @@ static bool psk_secret(struct kt_conf_parser *p, const char *v, struct kt_conf_p
 		return false;
 	}
 	const char *why = "psk is not valid hex (0x followed by pairs of hex digits)";
-	int n = hex ? unhex(v + 2, buf, strlen(v)) : unquote(v, buf, &why);
+	int n = hex ? kt_text_unhex(v + 2, strlen(v + 2), buf, strlen(v)) : unquote(v, buf, &why);
 	if (n == 0)
 		why = "psk is empty";
 	else if (n > KT_CONF_MAX_PSK_LEN)
@@ -427,16 +402,6 @@ static bool parse_ts_item(const char *item, struct kt_conf_ts *out)
 	return kt_ts_parse(&out->ts, item) == 0;
 }
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 bool conf_ts_list(struct kt_conf_parser *p, const char *key, const char *v,
 		  struct kt_conf_ts *list, size_t *n)
 {
@@ -446,7 +411,7 @@ bool conf_ts_list(struct kt_conf_parser *p, const char *key, const char *v,
 		comma = strchr(rest, ',');
 		if (comma)
 			*comma = '\0';
-		char *item = trim(rest);
+		char *item = kt_text_trim(rest);
 		if (!*item) {
 			conf_error(p, p->line, "empty entry in %s", key);
 			return false;

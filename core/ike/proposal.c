@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/text.h"
 #include "core/ike/proposal.h"
 
 struct keyword {
@@ -355,16 +356,6 @@ static int check_child(struct kt_proposal *p, char *err, size_t err_len)
 
 /* ---- Parsing ------------------------------------------------------------ */
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 static bool valid_proto(uint8_t proto)
 {
 	return proto == KT_IKE_PROTO_IKE || proto == KT_IKE_PROTO_ESP || proto == KT_IKE_PROTO_AH;
@@ -378,7 +369,7 @@ static int parse_tokens(struct kt_proposal *p, char *buf, bool allow_legacy, cha
 		char *dash = strchr(rest, '-');
 		if (dash)
 			*dash = '\0';
-		char *tok = trim(rest);
+		char *tok = kt_text_trim(rest);
 		if (!*tok)
 			return fail(err, err_len, KT_ERR_INVAL, "empty algorithm name (two '-' in a row?)");
 		int rc = add_token(p, tok, allow_legacy, err, err_len);
@@ -402,7 +393,7 @@ int kt_proposal_parse(struct kt_proposal *p, uint8_t proto, const char *text,
 		return fail(err, err_len, KT_ERR_INVAL, "proposal longer than %d characters",
 			    KT_PROPOSAL_TEXT_MAX);
 	memcpy(buf, text, n + 1);
-	if (!*trim(buf))
+	if (!*kt_text_trim(buf))
 		return fail(err, err_len, KT_ERR_INVAL, "empty proposal");
 
 	p->proto = proto;
@@ -435,7 +426,7 @@ static int parse_items(struct kt_proposal *list, size_t cap, size_t *n, uint8_t 
 		char *comma = strchr(rest, ',');
 		if (comma)
 			*comma = '\0';
-		char *item = trim(rest);
+		char *item = kt_text_trim(rest);
 		if (!*item)
 			return fail(err, err_len, KT_ERR_INVAL, "empty proposal in the list");
 		if (*n == cap)
