@@ -129,10 +129,8 @@ static struct ike_child *first_child(struct kt_ike *ike, struct ike_sa *sa)
 		next = c->next;
 		if (c->state != CHILD_S_PENDING)
 			continue;
-		if (c->conf && c->conf->protocol != KT_CONF_PROTO_AH_ESP)
+		if (c->conf && kt_ike_child_negotiable(ike, sa, c->conf))
 			return c;
-		kt_ike_log(ike, sa, KT_IKE_LOG_ERROR, "CHILD_SA %s: ah+esp bundles cannot be negotiated "
-			   "with IKEv2 (RFC 7296 dropped them): use esp or ah", c->name);
 		kt_ike_child_set_state(ike, c, CHILD_S_DEAD);
 	}
 	return NULL;

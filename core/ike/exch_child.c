@@ -49,6 +49,26 @@ static uint8_t child_proto(const struct kt_conf_child *cc)
 	return cc->protocol == KT_CONF_PROTO_AH ? KT_IKE_PROTO_AH : KT_IKE_PROTO_ESP;
 }
 
+/* Children IKEv2 cannot set up here, with the reason logged: AH+ESP
+ * bundles (RFC 7296 dropped them) and AH once UDP encapsulation is on —
+ * AH authenticates the IP addresses a NAT rewrites, and RFC 3948 has no
+ * UDP framing for it. */
+bool kt_ike_child_negotiable(struct kt_ike *ike, struct ike_sa *sa, const struct kt_conf_child *cc)
+{
+	if (cc->protocol == KT_CONF_PROTO_AH_ESP) {
+		kt_ike_log(ike, sa, KT_IKE_LOG_ERROR, "CHILD_SA %s: ah+esp bundles cannot be "
+			   "negotiated with IKEv2 (RFC 7296 dropped them): use esp or ah", cc->name);
+		return false;
+	}
+	if (cc->protocol == KT_CONF_PROTO_AH && sa->natt) {
+		kt_ike_log(ike, sa, KT_IKE_LOG_ERROR, "CHILD_SA %s: AH cannot cross NAT (it "
+			   "authenticates the IP addresses the NAT rewrites): use ESP%s", cc->name,
+			   sa->nat_local || sa->nat_remote ? "" : " (nat-t = force encapsulates)");
+		return false;
+	}
+	return true;
+}
+
 static const char *mode_name(uint8_t mode) { return mode == KT_MODE_TRANSPORT ? "transport" : "tunnel"; }
 
 /* Narrow the peer's selectors to one child config (§2.9). */
@@ -106,6 +126,8 @@ uint16_t kt_ike_child_pick(struct kt_ike *ike, struct ike_sa *sa, const struct i
 				near = cc, near_mode = false;
 			continue;
 		}
+		if (!kt_ike_child_negotiable(ike, sa, cc))
+			return KT_IKE_N_NO_PROPOSAL_CHOSEN;
 		out->conf = cc;
 		return 0;
 	}
@@ -387,10 +409,7 @@ static void child_fail(struct kt_ike *ike, struct ike_child *c, int rc)
 
 int kt_ike_child_start(struct kt_ike *ike, struct ike_sa *sa, struct ike_child *c, kt_tstamp now)
 {
-	if (!c->conf || c->conf->protocol == KT_CONF_PROTO_AH_ESP) {
-		if (c->conf)
-			kt_ike_log(ike, sa, KT_IKE_LOG_ERROR, "CHILD_SA %s: ah+esp bundles cannot be "
-				   "negotiated with IKEv2 (RFC 7296 dropped them): use esp or ah", c->name);
+	if (!c->conf || !kt_ike_child_negotiable(ike, sa, c->conf)) {
 		kt_ike_child_set_state(ike, c, CHILD_S_DEAD);
 		kt_ike_sa_kick(ike, sa, now);
 		return KT_ERR_UNSUPPORTED;

@@ -332,6 +332,9 @@ int kt_ike_auth_request(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx
 int kt_ike_auth_response(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx);
 
 int kt_ike_child_start(struct kt_ike *ike, struct ike_sa *sa, struct ike_child *c, kt_tstamp now);
+/* false (reason logged) for a child IKEv2 cannot set up on this IKE SA:
+ * an AH+ESP bundle, or AH with UDP encapsulation (NAT or nat-t = force). */
+bool kt_ike_child_negotiable(struct kt_ike *ike, struct ike_sa *sa, const struct kt_conf_child *cc);
 int kt_ike_child_request(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx);
 int kt_ike_child_response(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx);
 

@@ -231,6 +231,33 @@ static void test_nat_force_and_off(void **state)
 	}
 }
 
+/* AH authenticates the addresses a NAT rewrites: with a NAT in the path
+ * (or nat-t = force) the AH child is refused with a reason a person can act
+ * on, the IKE SA stays up, and nothing is installed on either side. */
+static void test_ah_refused_across_nat(void **state)
+{
+	(void)state;
+	struct {
+		const char *nat_i;
+		bool nat;
+	} cases[] = { { "auto", true }, { "force", false } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sim s;
+		struct sim_opt o = { .proto_line = "protocol = ah\n", .esp = "sha256",
+				     .nat_t_i = cases[i].nat_i, .remote_r = "any" };
+		sim_init(&s, &o, seed, NULL, NULL);
+		s.nat = cases[i].nat;
+		sim_connect(&s, 5 * KT_SECONDS);
+		assert_non_null(sim_find(&s, 0, KT_IKE_EV_IKE_UP, 0));
+		assert_non_null(sim_find(&s, 1, KT_IKE_EV_IKE_UP, 0));
+		assert_null(sim_find(&s, 0, KT_IKE_EV_CHILD_UP, 0));
+		assert_null(sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 0));
+		assert_non_null(sim_log_has(&s, 0, "AH cannot cross NAT (it authenticates the IP "
+					    "addresses the NAT rewrites): use ESP", NULL));
+		sim_free(&s);
+	}
+}
+
 /* ---- More CHILD_SAs ---- */
 
 static const char second_child_i[] = "[child b/more]\nlocal-ts = 10.1.1.0/24\nremote-ts = 10.2.1.0/24\n"
@@ -447,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_log_lines_and_status),
 		cmocka_unit_test(test_nat_detected),
 		cmocka_unit_test(test_nat_force_and_off),
+		cmocka_unit_test(test_ah_refused_across_nat),
 		cmocka_unit_test(test_create_child_sa),
 		cmocka_unit_test(test_create_child_on_command),
 		cmocka_unit_test(test_child_from_responder),
