@@ -79,10 +79,10 @@ $(B)/asan-bin/kotetsu: $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a $(BIN_LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu.a
+$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/countalloc.h tests/unit/ike_sim.h $(B)/libkotetsu.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libkotetsu.a -lcmocka $(LDLIBS)
-$(B)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h $(B)/libkotetsu-asan.a
+$(B)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h tests/unit/countalloc.h tests/unit/ike_sim.h $(B)/libkotetsu-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(B)/libkotetsu-asan.a -lcmocka $(LDLIBS)
 $(B)/tools/%: tests/tools/%.c $(B)/libkotetsu.a

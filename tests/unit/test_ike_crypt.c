@@ -14,28 +14,7 @@
 
 /* ---- counting allocator: the AEAD SK path allocates nothing ---- */
 
-static long n_allocs;
-static bool counting_ok;
-
-static void *count_malloc(size_t n, const char *file, int line)
-{
-	(void)file; (void)line;
-	n_allocs++;
-	return malloc(n);
-}
-
-static void *count_realloc(void *p, size_t n, const char *file, int line)
-{
-	(void)file; (void)line;
-	n_allocs++;
-	return realloc(p, n);
-}
-
-static void count_free(void *p, const char *file, int line)
-{
-	(void)file; (void)line;
-	free(p);
-}
+#include "tests/unit/countalloc.h"
 
 /* ---- the IKE suites, written out independently of xform.c's table ---- */
 
@@ -707,6 +686,6 @@ int main(void)
 	};
 
 	/* Must come before libcrypto allocates anything. */
-	counting_ok = CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free);
+	countalloc_install();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
