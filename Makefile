@@ -85,7 +85,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/countalloc.h tests
 $(B)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h tests/unit/countalloc.h tests/unit/ike_sim.h $(B)/libkotetsu-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(B)/libkotetsu-asan.a -lcmocka $(LDLIBS)
-$(B)/tools/%: tests/tools/%.c $(B)/libkotetsu.a
+$(B)/tools/%: tests/tools/%.c tests/tools/toolutil.h $(B)/libkotetsu.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libkotetsu.a $(LDLIBS)
 # ktnft drives the daemon's nftables module, which needs libnftables.

@@ -11,6 +11,9 @@
 #include "core/ike/crypt.h"
 #include "core/ike/natd.h"
 
+#define TOOL_NAME "ktike"
+#include "tests/tools/toolutil.h"
+
 static const char usage[] =
 	"usage: ktike seal ROLE ENCR BITS INTEG SK_E SK_A COUNT [TYPE:BODY ...]\n"
 	"       ktike open ROLE ENCR BITS INTEG SK_E SK_A MSG\n"
@@ -25,70 +28,6 @@ static const char usage[] =
 	"transform IDs; SPIs are 16 hex digits.\n";
 
 #define MSG_CAP 8192
-
-struct buf {
-	uint8_t *p;
-	size_t len;
-};
-
-static void die(const char *what, int rc)
-{
-	fprintf(stderr, "ktike: %s: %s (%d)\n", what, kt_strerror(rc), rc);
-	exit(1);
-}
-
-static void bad(const char *what, const char *s)
-{
-	fprintf(stderr, "ktike: bad %s \"%s\"\n", what, s);
-	exit(2);
-}
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static struct buf hex(const char *s)
-{
-	size_t n = strlen(s);
-	struct buf b = { malloc(n / 2 + 1), n / 2 };
-
-	if (!b.p || n % 2)
-		bad("hex", s);
-	for (size_t i = 0; i < b.len; i++) {
-		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			bad("hex", s);
-		b.p[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return b;
-}
-
-static unsigned long long number(const char *s, int base)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, base);
-
-	if (!*s || *end)
-		bad("number", s);
-	return v;
-}
-
-static void put(const char *label, const uint8_t *p, size_t len)
-{
-	if (label)
-		printf("%s ", label);
-	for (size_t i = 0; i < len; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
 
 /* argv: ROLE ENCR BITS INTEG SK_E SK_A. The keys go where the sender of
  * the message keeps its outbound keys (initiator: SK_ei/SK_ai); the other
@@ -255,10 +194,7 @@ static int cmd_natd(int argc, char **argv)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(int argc, char **argv);
-} cmds[] = {
+static const struct tool_cmd cmds[] = {
 	{ "seal", cmd_seal },
 	{ "open", cmd_open },
 	{ "psk", cmd_psk },
@@ -267,15 +203,5 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[1], cmds[i].name) == 0) {
-			int rc = cmds[i].run(argc - 2, argv + 2);
-
-			if (rc == 2)
-				fputs(usage, stderr);
-			return rc;
-		}
-	}
-	fputs(usage, stderr);
-	return 2;
+	return tool_main(cmds, sizeof(cmds) / sizeof(cmds[0]), usage, argc, argv);
 }

@@ -9,6 +9,9 @@
 #include "core/crypto/prf.h"
 #include "core/err.h"
 
+#define TOOL_NAME "ktkdf"
+#include "tests/tools/toolutil.h"
+
 static const char usage[] =
 	"usage: ktkdf dh GROUP PEER [PRIV]\n"
 	"       ktkdf prfplus PRF KEY SEED LEN\n"
@@ -17,73 +20,9 @@ static const char usage[] =
 	"       ktkdf child PRF SK_D GIR|- NI NR ENCR_LEN INTEG_LEN\n"
 	"Values are hex (\"\" for empty); PRF and GROUP are IKEv2 transform IDs.\n";
 
-struct buf {
-	uint8_t *p;
-	size_t len;
-};
-
-static void die(const char *what, int rc)
-{
-	fprintf(stderr, "ktkdf: %s: %s (%d)\n", what, kt_strerror(rc), rc);
-	exit(1);
-}
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static struct buf hex(const char *s)
-{
-	size_t n = strlen(s);
-	struct buf b = { malloc(n / 2 + 1), n / 2 };
-
-	if (!b.p || n % 2) {
-		fprintf(stderr, "ktkdf: bad hex \"%s\"\n", s);
-		exit(2);
-	}
-	for (size_t i = 0; i < b.len; i++) {
-		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			fprintf(stderr, "ktkdf: bad hex \"%s\"\n", s);
-			exit(2);
-		}
-		b.p[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return b;
-}
-
-static unsigned long number(const char *s)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (!*s || *end) {
-		fprintf(stderr, "ktkdf: bad number \"%s\"\n", s);
-		exit(2);
-	}
-	return v;
-}
-
-static void put(const char *label, const uint8_t *p, size_t len)
-{
-	if (label)
-		printf("%s ", label);
-	for (size_t i = 0; i < len; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
 static void prf_open(struct kt_prf *prf, const char *id)
 {
-	int rc = kt_prf_init(prf, (uint16_t)number(id), false);
+	int rc = kt_prf_init(prf, (uint16_t)number(id, 10), false);
 
 	if (rc < 0)
 		die("kt_prf_init", rc);
@@ -99,7 +38,7 @@ static int cmd_dh(int argc, char **argv)
 
 	if (argc != 2 && argc != 3)
 		return 2;
-	group = (uint16_t)number(argv[0]);
+	group = (uint16_t)number(argv[0], 10);
 	peer = hex(argv[1]);
 	if (argc == 3) {
 		struct buf priv = hex(argv[2]);
@@ -138,7 +77,7 @@ static int cmd_prfplus(int argc, char **argv)
 	prf_open(&prf, argv[0]);
 	key = hex(argv[1]);
 	seed = hex(argv[2]);
-	len = number(argv[3]);
+	len = number(argv[3], 10);
 	out = malloc(len + 1);
 	rc = kt_prf_plus(&prf, key.p, key.len, seed.p, seed.len, out, len);
 	if (rc < 0)
@@ -180,8 +119,8 @@ static struct kt_kdf_in kdf_in(char **argv, bool spis, struct buf *keep)
 		in.spi_r = keep[k + 1].p;
 		argv += 2;
 	}
-	in.encr_key_len = number(argv[0]);
-	in.integ_key_len = number(argv[1]);
+	in.encr_key_len = number(argv[0], 10);
+	in.integ_key_len = number(argv[1], 10);
 	return in;
 }
 
@@ -274,10 +213,7 @@ static int cmd_child(int argc, char **argv)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(int argc, char **argv);
-} cmds[] = {
+static const struct tool_cmd cmds[] = {
 	{ "dh", cmd_dh },
 	{ "prfplus", cmd_prfplus },
 	{ "ike", cmd_ike },
@@ -287,15 +223,5 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[1], cmds[i].name) == 0) {
-			int rc = cmds[i].run(argc - 2, argv + 2);
-
-			if (rc == 2)
-				fputs(usage, stderr);
-			return rc;
-		}
-	}
-	fputs(usage, stderr);
-	return 2;
+	return tool_main(cmds, sizeof(cmds) / sizeof(cmds[0]), usage, argc, argv);
 }
