@@ -64,14 +64,29 @@ static int recv_batch(struct kd *kd, int fd)
 	return n;
 }
 
-static void input(struct kd *kd, struct kt_pkt *pkt, bool udp)
+/* Did an ESP-in-UDP packet of sa come from somewhere else than the peer's
+ * address and port the SA knows? (for an inbound SA: src, encap_sport) */
+static bool peer_elsewhere(const struct kt_sa *sa, const struct kt_ike_endpoint *from)
+{
+	return from && sa->p.encap &&
+	       (from->port != sa->p.encap_sport || !kt_addr_equal(&from->addr, &sa->p.src));
+}
+
+/* One inbound packet; from: where an ESP-in-UDP packet came from (NULL
+ * for raw ESP/AH). */
+static void input(struct kd *kd, struct kt_pkt *pkt, const struct kt_ike_endpoint *from)
 {
 	struct kd_dp *dp = kd->dp;
 	struct kt_sa *sa = NULL;
+	bool udp = from != NULL;
 	int rc = kt_ipsec_input(&kd->ips, pkt, &sa);
 	if (rc == KT_DECAPPED) {
 		dp->st.decapped++;
+		bool moved = peer_elsewhere(sa, from);
+		uint32_t spi = sa->p.spi;
 		kd_tun_write(kd, kt_pkt_data(pkt), pkt->len);
+		if (moved) /* may change the SAD: sa is not used after this */
+			kd_natt_seen(kd, spi, from);
 		return;
 	}
 	dp->st.in_dropped++;
@@ -129,7 +144,7 @@ static void raw_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 			continue;
 		}
 		if (raw_packet(r, (size_t)i, in_slot(dp, (size_t)i), &pkt))
-			input(kd, &pkt, false);
+			input(kd, &pkt, NULL);
 		else
 			dp->st.in_dropped++;
 	}
@@ -250,7 +265,7 @@ static void natt_one(struct kd *kd, const struct kd_sock *s, size_t i)
 		struct kt_pkt pkt = { .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM, .len = len };
 		dp->st.rx_udp++;
 		if (rebuild_udp(&pkt, &remote, &local))
-			input(kd, &pkt, true);
+			input(kd, &pkt, &remote);
 		else
 			kd->udp.esp_in_udp_dropped++;
 	}

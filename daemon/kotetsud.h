@@ -141,6 +141,12 @@ size_t kd_ike_count(const struct kd *kd);
 const struct kd_note *kd_note_get(const struct kd *kd, const char *peer);
 void kd_notes_free(struct kd *kd);
 
+/* ---- NAT traversal (natt.c) ---- */
+/* An authenticated ESP-in-UDP packet for the inbound SA spi_in came from
+ * `from`, which is not where that SA's peer was: the NAT mapping may have
+ * changed. Main thread only. */
+void kd_natt_seen(struct kd *kd, uint32_t spi_in, const struct kt_ike_endpoint *from);
+
 /* ---- control socket (ctl.c) ---- */
 /* Refuse if another daemon answers on path, remove a stale socket, create
  * the directory (0755), bind (0600) and listen. Returns 0 or -1 (logged). */
