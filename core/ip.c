@@ -1,6 +1,7 @@
 /* IPv4 and IPv6 header parsing and building, and the RFC 1071 checksums the
- * packet core needs (IPv4 header, UDP for ESP in UDP). Every field read is
- * bounded by min(buffer length, length the header states). */
+ * packet core needs (IPv4 header, UDP for ESP in UDP, TCP/UDP/ICMPv6 after
+ * a NAT). Every field read is bounded by min(buffer length, length the
+ * header states). */
 #include <string.h>
 
 #include "core/bytes.h"
@@ -18,6 +19,12 @@
 #define IP_LEN_MAX 65535          /* 16-bit total / payload length field */
 #define L4_PORTS_LEN 4            /* TCP, UDP and SCTP start with both ports */
 #define ICMP_TYPE_CODE_LEN 2
+#define TCP_HDR_MIN 20            /* RFC 9293 §3.1: data offset 5 words */
+#define TCP_CSUM_OFF 16           /* RFC 9293 §3.1 */
+#define UDP_LEN_OFF 4             /* RFC 768 */
+#define UDP_CSUM_OFF 6            /* RFC 768 */
+#define ICMPV6_HDR_LEN 4          /* RFC 4443 §2.1: type, code, checksum */
+#define ICMPV6_CSUM_OFF 2         /* RFC 4443 §2.1 */
 /* Extension headers walked before giving up. RFC 8200 sets no limit, but a
  * chain longer than this is an attack on middleboxes, not traffic (RFC 7112,
  * RFC 9098), and a bound keeps the walk's cost fixed. */
@@ -264,8 +271,10 @@ uint8_t kt_ip_tos(const uint8_t *p)
 	return p[1];
 }
 
-/* RFC 768 (IPv4) and RFC 8200 §8.1 (IPv6) pseudo-headers. */
-static uint32_t pseudo_sum(const struct kt_addr *src, const struct kt_addr *dst, size_t udp_len)
+/* RFC 768 / RFC 9293 §3.1 (IPv4) and RFC 8200 §8.1 (IPv6) pseudo-headers
+ * for an upper-layer packet of len bytes. */
+static uint32_t pseudo_sum(const struct kt_addr *src, const struct kt_addr *dst, uint8_t proto,
+			   size_t len)
 {
 	uint8_t tail[8] = {0};
 	size_t alen = src->version == 6 ? 16 : 4;
@@ -273,23 +282,88 @@ static uint32_t pseudo_sum(const struct kt_addr *src, const struct kt_addr *dst,
 
 	sum = kt_ip_csum_add(sum, dst->bytes, alen);
 	if (src->version == 6) {
-		tail[0] = (uint8_t)(udp_len >> 24);
-		tail[1] = (uint8_t)(udp_len >> 16);
-		kt_put16(tail + 2, udp_len);
-		tail[7] = KT_IPPROTO_UDP;
+		tail[0] = (uint8_t)(len >> 24);
+		tail[1] = (uint8_t)(len >> 16);
+		kt_put16(tail + 2, len);
+		tail[7] = proto;
 		return kt_ip_csum_add(sum, tail, 8);
 	}
-	tail[1] = KT_IPPROTO_UDP;
-	kt_put16(tail + 2, udp_len);
+	tail[1] = proto;
+	kt_put16(tail + 2, len);
 	return kt_ip_csum_add(sum, tail, 4);
 }
 
 uint16_t kt_udp_csum(const struct kt_addr *src, const struct kt_addr *dst,
 		     const uint8_t *udp, size_t udp_len)
 {
-	uint32_t sum = kt_ip_csum_add(pseudo_sum(src, dst, udp_len), udp, udp_len);
+	uint32_t sum = kt_ip_csum_add(pseudo_sum(src, dst, KT_IPPROTO_UDP, udp_len), udp, udp_len);
 	uint16_t csum = kt_ip_csum_fold(sum);
 
 	/* RFC 768: a computed 0 is sent as all ones; 0 means "no checksum". */
 	return csum == 0 ? 0xffff : csum;
+}
+
+/* Where the upper-layer checksum field is (*off, from l4) and how many bytes
+ * it covers (*len), for the header at l4 with avail bytes up to tot_len.
+ * Returns 1, 0 when there is no checksum to fix, or KT_ERR_MALFORMED. */
+static int l4_csum_span(const struct kt_ip_info *ip, const uint8_t *l4, size_t avail,
+			size_t *off, size_t *len)
+{
+	size_t ulen;
+
+	switch (ip->proto) {
+	case KT_IPPROTO_TCP:
+		if (avail < TCP_HDR_MIN)
+			return KT_ERR_MALFORMED;
+		*off = TCP_CSUM_OFF;
+		*len = avail;
+		return 1;
+	case KT_IPPROTO_UDP:
+		if (avail < KT_UDP_HDR_LEN)
+			return KT_ERR_MALFORMED;
+		ulen = kt_get16(l4 + UDP_LEN_OFF);
+		if (ulen < KT_UDP_HDR_LEN || ulen > avail)
+			return KT_ERR_MALFORMED;
+		/* RFC 768: over IPv4, 0 says the sender computed none. */
+		if (ip->version == 4 && kt_get16(l4 + UDP_CSUM_OFF) == 0)
+			return 0;
+		*off = UDP_CSUM_OFF;
+		*len = ulen;
+		return 1;
+	case KT_IPPROTO_ICMPV6:
+		if (ip->version != 6)
+			return 0;
+		if (avail < ICMPV6_HDR_LEN)
+			return KT_ERR_MALFORMED;
+		*off = ICMPV6_CSUM_OFF;
+		*len = avail;
+		return 1;
+	default: /* ICMPv4's checksum covers no addresses; others: not ours */
+		return 0;
+	}
+}
+
+int kt_ip_fix_l4_csum(uint8_t *p, size_t len)
+{
+	struct kt_ip_info ip;
+	size_t off, n;
+	uint8_t *l4;
+	uint16_t csum;
+	int rc;
+
+	if (kt_ip_parse(p, len, &ip) < 0)
+		return KT_ERR_MALFORMED;
+	/* A fragment holds only part of what the checksum covers. */
+	if (ip.fragment)
+		return 0;
+	l4 = p + ip.hdr_len;
+	rc = l4_csum_span(&ip, l4, ip.tot_len - ip.hdr_len, &off, &n);
+	if (rc <= 0)
+		return rc;
+	kt_put16(l4 + off, 0);
+	csum = kt_ip_csum_fold(kt_ip_csum_add(pseudo_sum(&ip.src, &ip.dst, ip.proto, n), l4, n));
+	if (csum == 0 && ip.proto == KT_IPPROTO_UDP)
+		csum = 0xffff; /* RFC 768: a computed 0 is sent as all ones */
+	kt_put16(l4 + off, csum);
+	return 1;
 }

@@ -88,4 +88,18 @@ uint8_t kt_ip_tos(const uint8_t *p);
 uint16_t kt_udp_csum(const struct kt_addr *src, const struct kt_addr *dst,
 		     const uint8_t *udp, size_t udp_len);
 
+/* Recompute, in place, the upper-layer checksum of the IP packet at
+ * p[0..len) over the addresses now in its IP header (for transport mode
+ * behind a NAT, RFC 3948 §3.1.2). TCP (IPv4, IPv6) over the whole segment;
+ * UDP over the UDP length (IPv4: a zero checksum, "none", stays zero; a
+ * computed 0 is stored as 0xffff); ICMPv6 with its pseudo-header. Every
+ * length is checked before it is used and nothing past len (or past the
+ * header's own length) is read or written. Returns 1 when a checksum was
+ * rewritten; 0 when there is none to fix (fragments, first ones included,
+ * as they hold only part of what the checksum covers; ICMPv4; other
+ * protocols; IPv4 UDP with checksum 0); KT_ERR_MALFORMED (not an IP packet,
+ * TCP shorter than 20 bytes, UDP shorter than 8 or with a length beyond the
+ * packet, ICMPv6 shorter than 4), the packet then untouched. */
+int kt_ip_fix_l4_csum(uint8_t *p, size_t len);
+
 #endif

@@ -227,6 +227,28 @@ static int decap(struct kt_ipsec *ips, struct kt_pkt *pkt, struct kt_ip_info *ip
 	}
 }
 
+/* RFC 3948 §3.1.2: in transport mode the outer IP header is the packet's
+ * only one, and a NAT on the way rewrote its addresses, which the TCP, UDP
+ * and ICMPv6 checksums cover through their pseudo-header: the host's stack
+ * would drop the packet. ESP has authenticated the payload, so recomputing
+ * the checksum over the addresses as received is as safe as the RFC's
+ * incremental fix with the NAT-OA addresses, and needs none. A NAT may
+ * have rewritten the header if any layer was ESP in UDP (when the innermost
+ * SA is transport mode, all are). Tunnel mode: the inner packet is left as
+ * the peer sent it. */
+static void fix_nat_csum(struct kt_pkt *pkt, struct kt_sa *const *used, size_t n)
+{
+	if (used[n - 1]->p.mode != KT_MODE_TRANSPORT)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (used[i]->p.encap) {
+			/* A transport header too short to hold its checksum is
+			 * delivered as it is: the host drops it, NAT or not. */
+			(void)kt_ip_fix_l4_csum(kt_pkt_data(pkt), pkt->len);
+			return;
+		}
+}
+
 static int input(struct kt_ipsec *ips, struct kt_pkt *pkt, struct kt_sa **sa)
 {
 	struct kt_sa *used[MAX_NESTED_SA];
@@ -251,6 +273,7 @@ static int input(struct kt_ipsec *ips, struct kt_pkt *pkt, struct kt_sa **sa)
 		rc = check_selectors(used, n, &ip, sa);
 	if (rc)
 		return rc;
+	fix_nat_csum(pkt, used, n);
 	*sa = used[n - 1];
 	return KT_DECAPPED;
 }

@@ -39,7 +39,12 @@ void kt_ipsec_free(struct kt_ipsec *ips);
 int kt_ipsec_output(struct kt_ipsec *ips, struct kt_pkt *pkt, const struct kt_spd_rule **rule);
 
 /* Process one inbound packet. Returns KT_DECAPPED (and *sa, the innermost
- * SA), KT_BYPASS, KT_IKE, KT_KEEPALIVE, or a negative error (counted). */
+ * SA), KT_BYPASS, KT_IKE, KT_KEEPALIVE, or a negative error (counted).
+ * When the innermost SA is transport mode and a layer was ESP in UDP, the
+ * decapsulated packet's TCP, UDP (IPv4: unless 0) and ICMPv6 checksum is
+ * recomputed over its addresses as received, which a NAT rewrote
+ * (RFC 3948 §3.1.2; kt_ip_fix_l4_csum). Tunnel mode and transport without
+ * encap leave the packet as the peer sent it. */
 int kt_ipsec_input(struct kt_ipsec *ips, struct kt_pkt *pkt, struct kt_sa **sa);
 
 /* Count err in the matching drop counter (no-op for success codes). */

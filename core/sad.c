@@ -159,15 +159,23 @@ struct kt_sa *kt_sad_lookup(const struct kt_sad *sad, uint32_t spi, uint8_t prot
 	return any;
 }
 
-static bool exists(const struct kt_sad *sad, const struct kt_sa_params *p)
+/* Is an SA other than `except` installed with this key and exactly this dst
+ * (version 0: the "any destination" one)? */
+static bool key_taken(const struct kt_sad *sad, uint32_t spi, uint8_t proto, uint8_t dir,
+		      const struct kt_addr *dst, const struct kt_sa *except)
 {
-	for (struct kt_sa *sa = sad->buckets[sa_hash(p->spi, p->proto, p->dir, sad->nbuckets)];
-	     sa; sa = sa->next)
-		if (same_key(sa, p->spi, p->proto, p->dir) &&
-		    (sa->p.dst.version == p->dst.version &&
-		     (p->dst.version == 0 || kt_addr_equal(&sa->p.dst, &p->dst))))
+	for (struct kt_sa *sa = sad->buckets[sa_hash(spi, proto, dir, sad->nbuckets)]; sa;
+	     sa = sa->next)
+		if (sa != except && same_key(sa, spi, proto, dir) &&
+		    sa->p.dst.version == dst->version &&
+		    (dst->version == 0 || kt_addr_equal(&sa->p.dst, dst)))
 			return true;
 	return false;
+}
+
+static bool exists(const struct kt_sad *sad, const struct kt_sa_params *p)
+{
+	return key_taken(sad, p->spi, p->proto, p->dir, &p->dst, NULL);
 }
 
 /* Double the table when the load passes 1. On allocation failure the old
@@ -193,6 +201,25 @@ static void maybe_grow(struct kt_sad *sad)
 	free(sad->buckets);
 	sad->buckets = b;
 	sad->nbuckets = n;
+}
+
+/* The link that points at sa in its chain, or NULL if sa is not in the SAD. */
+static struct kt_sa **find_link(struct kt_sad *sad, const struct kt_sa *sa)
+{
+	struct kt_sa **pp = &sad->buckets[sa_hash(sa->p.spi, sa->p.proto, sa->p.dir, sad->nbuckets)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == sa)
+			return pp;
+	return NULL;
+}
+
+static void link_sa(struct kt_sad *sad, struct kt_sa *sa)
+{
+	size_t h = sa_hash(sa->p.spi, sa->p.proto, sa->p.dir, sad->nbuckets);
+
+	sa->next = sad->buckets[h];
+	sad->buckets[h] = sa;
 }
 
 static int sa_setup(struct kt_sa *sa, const struct kt_sa_params *p, kt_tstamp now)
@@ -236,9 +263,7 @@ int kt_sad_add(struct kt_sad *sad, const struct kt_sa_params *p, kt_tstamp now,
 		return err;
 	}
 	maybe_grow(sad);
-	size_t h = sa_hash(p->spi, p->proto, p->dir, sad->nbuckets);
-	sa->next = sad->buckets[h];
-	sad->buckets[h] = sa;
+	link_sa(sad, sa);
 	sad->count++;
 	if (out)
 		*out = sa;
@@ -247,15 +272,51 @@ int kt_sad_add(struct kt_sad *sad, const struct kt_sa_params *p, kt_tstamp now,
 
 void kt_sad_remove(struct kt_sad *sad, struct kt_sa *sa)
 {
-	struct kt_sa **pp = &sad->buckets[sa_hash(sa->p.spi, sa->p.proto, sa->p.dir, sad->nbuckets)];
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == sa) {
-			*pp = sa->next;
-			sad->count--;
-			sa_free(sa);
-			return;
-		}
+	struct kt_sa **pp = find_link(sad, sa);
+
+	if (!pp)
+		return;
+	*pp = sa->next;
+	sad->count--;
+	sa_free(sa);
+}
+
+/* The IP version of the SA's outer header: that of the peer's address, or
+ * of ours when the peer's is unset; 0 when neither is set. */
+static uint8_t outer_version(const struct kt_sa *sa)
+{
+	bool out = sa->p.dir == KT_DIR_OUT;
+	const struct kt_addr *peer = out ? &sa->p.dst : &sa->p.src;
+	const struct kt_addr *us = out ? &sa->p.src : &sa->p.dst;
+
+	return peer->version ? peer->version : us->version;
+}
+
+int kt_sad_set_peer(struct kt_sad *sad, struct kt_sa *sa, const struct kt_addr *addr,
+		    uint16_t port)
+{
+	uint8_t v = outer_version(sa);
+	struct kt_sa **pp;
+
+	if (!addr_ok(addr) || (v && v != addr->version) || !(pp = find_link(sad, sa)))
+		return KT_ERR_INVAL;
+	if (sa->p.dir == KT_DIR_IN) {
+		sa->p.src = *addr;
+		if (sa->p.encap)
+			sa->p.encap_sport = port;
+		return 0;
 	}
+	/* Two outbound SAs may not share (SPI, proto, dst), as in kt_sad_add. */
+	if (key_taken(sad, sa->p.spi, sa->p.proto, sa->p.dir, addr, sa))
+		return KT_ERR_EXISTS;
+	/* dst is part of an outbound SA's key: unlink and link it again, so
+	 * its place stays right whatever the hash covers. */
+	*pp = sa->next;
+	sa->p.dst = *addr;
+	if (sa->p.encap)
+		sa->p.encap_dport = port;
+	link_sa(sad, sa);
+	return 0;
 }
 
 size_t kt_sad_count(const struct kt_sad *sad) { return sad->count; }

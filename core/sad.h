@@ -101,6 +101,20 @@ struct kt_sa *kt_sad_lookup(const struct kt_sad *sad, uint32_t spi, uint8_t prot
 			    uint8_t dir, const struct kt_addr *dst);
 size_t kt_sad_count(const struct kt_sad *sad);
 
+/* Point an installed SA at the peer's new outer address and UDP port after
+ * its NAT mapping changed (RFC 7296 §2.23, RFC 3948). Outbound SA: sets
+ * p.dst and, with ESP in UDP (p.encap), p.encap_dport; kt_sad_lookup then
+ * finds it under the new dst only (kt_sad_remove still works). Inbound
+ * SA: sets p.src and, with p.encap, p.encap_sport (its dst, our address,
+ * stays). `port` is ignored on an SA without encap. Allocates nothing.
+ * Returns 0, KT_ERR_INVAL (addr not IPv4/IPv6, or of another version than
+ * the SA's outer addresses: the peer's, or ours when the peer's is unset;
+ * sa not in this SAD), KT_ERR_EXISTS (another outbound SA with the same SPI
+ * and protocol is installed for addr, as kt_sad_add refuses); on error the
+ * SA is unchanged. */
+int kt_sad_set_peer(struct kt_sad *sad, struct kt_sa *sa, const struct kt_addr *addr,
+		    uint16_t port);
+
 /* Account one packet of `bytes` on the SA and fire lifetime events.
  * Returns 0, or KT_ERR_EXPIRED if the hard limit was already reached. */
 int kt_sa_account(struct kt_sad *sad, struct kt_sa *sa, size_t bytes);

@@ -1,12 +1,14 @@
 /* Fuzz target for the inbound pipeline (kt_ipsec_input): a receiver with SPD
  * rules and inbound ESP and AH SAs (tunnel, transport, an AH+ESP bundle,
- * ESP in UDP, ESN). The first byte picks the mode. 7 (mod 8): the rest is
- * a raw packet. Otherwise the rest is a packet body, tweaked into a
- * parseable IP packet and sealed by the sender's matching outbound SAs (one
- * of the stacks below), so decapsulation, nesting, bundle rules and the
- * selector check see attacker-chosen inner packets. A packet that comes out
- * KT_DECAPPED must be the one that went in. Both ends are created per
- * input so that every run is reproducible. */
+ * ESP in UDP in tunnel and transport mode, ESN). The first byte picks the
+ * mode. 7 (mod 8): the rest is a raw packet. Otherwise the rest is a packet
+ * body, tweaked into a parseable IP packet and sealed by the sender's
+ * matching outbound SAs (one of the stacks below), so decapsulation,
+ * nesting, bundle rules, the selector check and the transport checksum fix
+ * see attacker-chosen inner packets. A packet that comes out KT_DECAPPED
+ * must be the one that went in (with its TCP/UDP/ICMPv6 checksum
+ * recomputed after transport ESP in UDP). Both ends are created per input
+ * so that every run is reproducible. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,8 @@ static const struct sa_def DEFS[] = {
 		  false, false, true, true },
 	/* 6 */ { 0x2003, KT_IPPROTO_AH, KT_MODE_TRANSPORT, 6, KT_ENCR_NONE, 0,
 		  KT_INTEG_HMAC_SHA2_512_256, false, false, false, false },
+	/* 7 */ { 0x1005, KT_IPPROTO_ESP, KT_MODE_TRANSPORT, 4, KT_ENCR_AES_GCM_16, 128, 0,
+		  false, false, true, false },
 };
 #define N_DEFS (sizeof(DEFS) / sizeof(DEFS[0]))
 
@@ -53,9 +57,12 @@ static const int STACKS[7][3] = {
 	{ 1, 6, -1 },  /* nested transport: ESP inside AH, not a bundle */
 	{ 2, -1, -1 }, /* bundle member alone */
 };
+/* Stack 4 with bit 16 of the first byte: ESP in UDP, transport mode. */
+static const int ENCAP_TRANSPORT[3] = { 7, -1, -1 };
+#define ENCAP_TRANSPORT_BIT 16
 
 static uint8_t buf[KT_PKT_HEADROOM + MAX_PKT + KT_PKT_TAILROOM];
-static uint8_t orig[MAX_PKT];
+static uint8_t orig[MAX_PKT], want[MAX_PKT];
 
 static void put_addr(struct kt_addr *a, uint8_t v, uint8_t net, uint8_t host)
 {
@@ -225,10 +232,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pkt.len = n;
 		check(&pkt, kt_ipsec_input(&rx, &pkt, &sa), NULL, 0);
 	} else if (tweak(orig, n, data[0] & 8 ? 6 : 4) && kt_ip_parse(orig, n, &ip) == 0) {
+		const int *stack = STACKS[data[0] % 8];
+
 		memcpy(buf + KT_PKT_HEADROOM, orig, n);
+		memcpy(want, orig, n);
 		pkt.len = n;
-		if (seal_stack(tx, out, STACKS[data[0] % 8], &pkt))
-			check(&pkt, kt_ipsec_input(&rx, &pkt, &sa), orig, n);
+		if (data[0] % 8 == 4 && data[0] & ENCAP_TRANSPORT_BIT) {
+			stack = ENCAP_TRANSPORT;
+			(void)kt_ip_fix_l4_csum(want, n);
+		}
+		if (seal_stack(tx, out, stack, &pkt))
+			check(&pkt, kt_ipsec_input(&rx, &pkt, &sa), want, n);
 	}
 	kt_ipsec_free(&rx);
 	kt_sad_del(tx);

@@ -470,6 +470,241 @@ static void test_udp_csum_zero(void **state)
 	assert_int_equal(kt_udp_csum(&s, &d, udp, sizeof(udp)), 0xffff);
 }
 
+/* ---- kt_ip_fix_l4_csum ---- */
+
+/* Independent check: lay the pseudo-header out in memory beside the
+ * segment and add it all up; a correct checksum makes the sum all ones. */
+static bool naive_l4_ok(const struct kt_addr *s, const struct kt_addr *d, uint8_t proto,
+			const uint8_t *seg, size_t len)
+{
+	static uint8_t tmp[40 + BUF_MAX + 1];
+	size_t al = s->version == 6 ? 16 : 4, n;
+	uint64_t sum = 0;
+
+	memcpy(tmp, s->bytes, al);
+	memcpy(tmp + al, d->bytes, al);
+	n = 2 * al;
+	if (s->version == 6) {
+		const uint8_t t[8] = {0, 0, (uint8_t)(len >> 8), (uint8_t)len, 0, 0, 0, proto};
+		memcpy(tmp + n, t, 8);
+		n += 8;
+	} else {
+		const uint8_t t[4] = {0, proto, (uint8_t)(len >> 8), (uint8_t)len};
+		memcpy(tmp + n, t, 4);
+		n += 4;
+	}
+	memcpy(tmp + n, seg, len);
+	n += len;
+	tmp[n] = 0;
+	for (size_t i = 0; i < n; i += 2)
+		sum += (uint64_t)tmp[i] << 8 | tmp[i + 1];
+	while (sum > 0xffff)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+struct fcase {
+	const char *name, *hex;
+	size_t pad;       /* zero bytes of link padding: never touched */
+	int rc;
+	size_t csum_at;   /* rc 1: offset of the checksum field */
+	uint16_t csum;    /* rc 1: scapy's checksum */
+};
+
+/* The scapy packets of the parse table: their checksums are right; the
+ * field is spoilt first, and the function must bring scapy's value back. */
+static const struct fcase fcases[] = {
+	{"v4 tcp", "450000280001000040068e98" A4 "303901bb00000000000000005002200071b70000",
+	 0, 1, 20 + 16, 0x71b7},
+	{"v4 udp", "450000210002000040118e93" A4 "11941194000daca268656c6c6f", 5, 1, 26, 0xaca2},
+	{"v4 options (IHL 6), udp", "460000200005000040118b90" A4 "010101000035041d00080f55",
+	 0, 1, 24 + 6, 0x0f55},
+	{"v6 tcp", "6000000000140640" A6 "9c40001600000000000000005002200098160000",
+	 0, 1, 40 + 16, 0x9816},
+	{"v6 udp + link padding", "6b800000000d1140" A6 "01f401f4000d5ca468656c6c6f",
+	 7, 1, 46, 0x5ca4},
+	{"v6 icmpv6 echo", "6000000000083a40" A6 "8000244400010002", 0, 1, 42, 0x2444},
+	{"v6 hop-by-hop, udp", "6000000000100040" A6 "1100010400000000000700090008a458",
+	 0, 1, 48 + 6, 0xa458},
+	{"v6 atomic fragment, udp", "6000000000102c40" A6 "1100000000000009000500060008a45d",
+	 0, 1, 48 + 6, 0xa45d},
+	/* Nothing to fix: left alone. */
+	{"v4 icmp echo", "4500001c0003000040018ea7" A4 "0800f7f700070001", 0, 0, 0, 0},
+	{"v4 sctp", "450000200004000040848e1f" A4 "1388960c00000000d80b830b", 0, 0, 0, 0},
+	{"v4 esp", "4500002c0007000040328e62" A4 "000010010000000165656565656565656565656565656565",
+	 0, 0, 0, 0},
+	{"v4 udp, checksum 0 (none)", "450000210002000040118e93" A4 "11941194000d000068656c6c6f",
+	 0, 0, 0, 0},
+	{"v4 first fragment", "4500002c0006200040116e84" A4 "045708ae001842be7878787878787878"
+	 "7878787878787878", 0, 0, 0, 0},
+	{"v4 middle fragment", "450000240006200340116e89" A4 "79797979797979797979797979797979",
+	 0, 0, 0, 0},
+	{"v6 first fragment", "6000000000202c40" A6 "11000001000000090d05115c001852b4"
+	 "66666666666666666666666666666666", 0, 0, 0, 0},
+	{"v6 middle fragment", "6000000000182c40" A6 "110000190000000967676767676767676767676767676767",
+	 0, 0, 0, 0},
+	{"v6 no next header", "6000000000083b40" A6 "0000000000000000", 0, 0, 0, 0},
+	/* Headers too short for their checksum, or lengths that lie. */
+	{"v4 header only, tcp", "450000140003000040068ea7" A4, 0, KT_ERR_MALFORMED, 0, 0},
+	{"v4 tcp, 19 bytes", "450000270001000040068e98" A4 "303901bb00000000000000005002200071b700",
+	 0, KT_ERR_MALFORMED, 0, 0},
+	{"v4 udp, 3 bytes", "450000170002000040118e93" A4 "119411", 0, KT_ERR_MALFORMED, 0, 0},
+	{"v4 udp, length beyond packet", "450000210002000040118e93" A4 "11941194000eaca268656c6c6f",
+	 0, KT_ERR_MALFORMED, 0, 0},
+	{"v4 udp, length 7", "450000210002000040118e93" A4 "119411940007aca268656c6c6f",
+	 0, KT_ERR_MALFORMED, 0, 0},
+	{"v6 tcp, 3 bytes", "6000000000030640" A6 "9c4000", 0, KT_ERR_MALFORMED, 0, 0},
+	{"v6 icmpv6, 3 bytes", "6000000000033a40" A6 "800024", 0, KT_ERR_MALFORMED, 0, 0},
+	{"v6 udp, length 0", "6000000000081140" A6 "01f401f400005ca4", 0, KT_ERR_MALFORMED, 0, 0},
+	{"v6 payload > len", "6000000000140640" A6 "9c4000160000000000000000500220009816",
+	 0, KT_ERR_MALFORMED, 0, 0},
+	{"not IP", "55", 0, KT_ERR_MALFORMED, 0, 0},
+};
+
+static void test_fix_l4_csum_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(fcases) / sizeof(fcases[0]); i++) {
+		const struct fcase *c = &fcases[i];
+		uint8_t buf[BUF_MAX] = {0}, want[BUF_MAX];
+		size_t len = unhex(buf, sizeof(buf), c->hex) + c->pad;
+		int rc;
+
+		if (c->rc == 1) {
+			buf[c->csum_at] ^= 0x5a; /* as a NAT leaves it */
+			buf[c->csum_at + 1] ^= 0xa5;
+		}
+		memcpy(want, buf, sizeof(buf));
+		if (c->rc == 1) {
+			want[c->csum_at] = (uint8_t)(c->csum >> 8);
+			want[c->csum_at + 1] = (uint8_t)c->csum;
+		}
+		rc = kt_ip_fix_l4_csum(buf, len);
+		if (rc != c->rc)
+			fail_msg("case %zu (%s): rc %d, want %d", i + 1, c->name, rc, c->rc);
+		if (memcmp(buf, want, sizeof(buf)) != 0)
+			fail_msg("case %zu (%s): bytes differ", i + 1, c->name);
+	}
+}
+
+static size_t put_random_packet(uint8_t *p, uint8_t v, uint8_t proto, size_t l4_len,
+				struct kt_addr *s, struct kt_addr *d)
+{
+	int h;
+
+	memset(s, 0, sizeof(*s));
+	memset(d, 0, sizeof(*d));
+	s->version = d->version = v;
+	for (size_t k = 0; k < (v == 6 ? 16u : 4u); k++) {
+		s->bytes[k] = rnd8();
+		d->bytes[k] = rnd8();
+	}
+	h = kt_ip_build(p, s, d, proto, l4_len, 0, 64, 1);
+	assert_true(h > 0);
+	for (size_t k = 0; k < l4_len; k++)
+		p[h + k] = rnd8();
+	if (proto == KT_IPPROTO_UDP) {
+		p[h + 4] = (uint8_t)(l4_len >> 8);
+		p[h + 5] = (uint8_t)l4_len;
+	}
+	return (size_t)h + l4_len;
+}
+
+/* Random TCP, UDP and ICMPv6 packets with random checksums: afterwards the
+ * checksum verifies by the independent sum, and no other byte changed. */
+static void test_fix_l4_csum_reference(void **state)
+{
+	static const uint8_t protos[] = {KT_IPPROTO_TCP, KT_IPPROTO_UDP, KT_IPPROTO_ICMPV6};
+	static uint8_t pkt[BUF_MAX], before[BUF_MAX];
+	(void)state;
+
+	for (int i = 0; i < 3000; i++) {
+		uint8_t proto = protos[i % 3], v = proto == KT_IPPROTO_ICMPV6 || i % 2 ? 6 : 4;
+		size_t min = proto == KT_IPPROTO_TCP ? 20 : proto == KT_IPPROTO_UDP ? 8 : 4;
+		size_t l4 = min + (size_t)(rnd8() * 5 % 1400), h = kt_ip_hdr_len(v);
+		size_t at = h + (proto == KT_IPPROTO_TCP ? 16 : proto == KT_IPPROTO_UDP ? 6 : 2);
+		struct kt_addr s, d;
+		size_t len = put_random_packet(pkt, v, proto, l4, &s, &d);
+
+		if (v == 4 && proto == KT_IPPROTO_UDP && pkt[at] == 0 && pkt[at + 1] == 0)
+			pkt[at + 1] = 1; /* a zero would mean "no checksum" */
+		memcpy(before, pkt, len);
+		assert_int_equal(kt_ip_fix_l4_csum(pkt, len), 1);
+		assert_true(naive_l4_ok(&s, &d, proto, pkt + h, l4));
+		assert_memory_equal(pkt, before, at);
+		assert_memory_equal(pkt + at + 2, before + at + 2, len - at - 2);
+		if (proto == KT_IPPROTO_UDP)
+			assert_false(pkt[at] == 0 && pkt[at + 1] == 0);
+	}
+}
+
+/* UDP: the checksum covers the UDP length, not bytes after it; a computed
+ * 0 goes out as 0xffff; IPv6 never leaves 0 (RFC 8200 §8.1). */
+static void test_fix_l4_csum_udp_rules(void **state)
+{
+	uint8_t p[128];
+	struct kt_addr s, d;
+	size_t len, h = KT_IPV4_HDR_MIN;
+	(void)state;
+
+	/* 12 bytes of datagram in a 16-byte IP payload. */
+	len = put_random_packet(p, 4, KT_IPPROTO_UDP, 16, &s, &d);
+	p[h + 5] = 12;
+	p[h + 6] = 0x12;
+	assert_int_equal(kt_ip_fix_l4_csum(p, len), 1);
+	assert_true(naive_l4_ok(&s, &d, KT_IPPROTO_UDP, p + h, 12));
+	/* The last data word set to the complement of the rest sums to all
+	 * ones: the computed value is 0, which is sent as 0xffff. */
+	p[h + 10] = p[h + 11] = 0;
+	assert_int_equal(kt_ip_fix_l4_csum(p, len), 1);
+	p[h + 10] = p[h + 6], p[h + 11] = p[h + 7];
+	p[h + 6] = 0x77; /* anything but 0 */
+	assert_int_equal(kt_ip_fix_l4_csum(p, len), 1);
+	assert_int_equal(p[h + 6], 0xff);
+	assert_int_equal(p[h + 7], 0xff);
+	assert_true(naive_l4_ok(&s, &d, KT_IPPROTO_UDP, p + h, 12));
+	/* IPv6 with a zero checksum gets a real one. */
+	h = KT_IPV6_HDR_LEN;
+	len = put_random_packet(p, 6, KT_IPPROTO_UDP, 20, &s, &d);
+	p[h + 6] = p[h + 7] = 0;
+	assert_int_equal(kt_ip_fix_l4_csum(p, len), 1);
+	assert_false(p[h + 6] == 0 && p[h + 7] == 0);
+	assert_true(naive_l4_ok(&s, &d, KT_IPPROTO_UDP, p + h, 20));
+}
+
+/* Every cut of a packet, in a buffer of exactly that size (so ASan sees
+ * any read past it), with the IP length saying the cut or the original. */
+static void test_fix_l4_csum_truncated(void **state)
+{
+	static const uint8_t protos[] = {KT_IPPROTO_TCP, KT_IPPROTO_UDP, KT_IPPROTO_ICMPV6};
+	uint8_t pkt[128];
+	(void)state;
+
+	for (size_t i = 0; i < 6; i++) {
+		uint8_t proto = protos[i % 3], v = i < 3 ? 6 : 4;
+		struct kt_addr s, d;
+		size_t len = put_random_packet(pkt, v, proto, 40, &s, &d);
+
+		for (size_t cut = 0; cut <= len; cut++) {
+			for (int say_cut = 0; say_cut < 2; say_cut++) {
+				uint8_t *b = malloc(cut ? cut : 1), *keep = malloc(cut ? cut : 1);
+				int rc;
+
+				memcpy(b, pkt, cut);
+				if (say_cut && cut >= kt_ip_hdr_len(v))
+					kt_ip_set_len(b, cut);
+				memcpy(keep, b, cut);
+				rc = kt_ip_fix_l4_csum(b, cut);
+				assert_true(rc == 1 || rc == 0 || rc == KT_ERR_MALFORMED);
+				if (rc != 1)
+					assert_memory_equal(b, keep, cut);
+				free(b);
+				free(keep);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +720,10 @@ int main(void)
 		cmocka_unit_test(test_udp_csum_known),
 		cmocka_unit_test(test_udp_csum_reference),
 		cmocka_unit_test(test_udp_csum_zero),
+		cmocka_unit_test(test_fix_l4_csum_table),
+		cmocka_unit_test(test_fix_l4_csum_reference),
+		cmocka_unit_test(test_fix_l4_csum_udp_rules),
+		cmocka_unit_test(test_fix_l4_csum_truncated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Tests for the packet pipeline (core/ipsec.c): two kt_ipsec instances wired
  * like two gateways (or two hosts) exchange packets over ESP, AH and AH+ESP;
- * then every way a packet is refused, with its counter. */
+ * then every way a packet is refused, with its counter; last, transport
+ * mode through a NAT (checksums fixed only over ESP in UDP). */
 #include "tests/unit/testutil.h"
 
 #include "core/ah.h"
@@ -754,6 +755,228 @@ static void test_drops_count_table(void **state)
 	}
 }
 
+/* ---- Transport mode behind a NAT (RFC 3948 §3.1.2) ---- */
+
+#define NAT_PORT 61000
+#define TCP_LEN 40
+
+/* Independent check: the pseudo-header laid out in memory beside the
+ * segment, all summed; a correct checksum makes the sum all ones. */
+static bool l4_csum_ok(const struct kt_addr *s, const struct kt_addr *d, uint8_t proto,
+		       const uint8_t *seg, size_t len)
+{
+	uint8_t tmp[40 + 512 + 1] = { 0 };
+	size_t al = s->version == 6 ? 16 : 4, n = 2 * al;
+	uint64_t sum = 0;
+
+	assert_true(len <= 512);
+	memcpy(tmp, s->bytes, al);
+	memcpy(tmp + al, d->bytes, al);
+	if (s->version == 6) {
+		tmp[n + 2] = (uint8_t)(len >> 8), tmp[n + 3] = (uint8_t)len, tmp[n + 7] = proto;
+		n += 8;
+	} else {
+		tmp[n + 1] = proto, tmp[n + 2] = (uint8_t)(len >> 8), tmp[n + 3] = (uint8_t)len;
+		n += 4;
+	}
+	memcpy(tmp + n, seg, len);
+	for (size_t i = 0; i < n + len; i += 2)
+		sum += (uint64_t)tmp[i] << 8 | tmp[i + 1];
+	while (sum > 0xffff)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+/* A TCP segment s:40000 -> d:22 with a correct checksum (or a wrong one). */
+static size_t make_tcp(uint8_t *out, const struct kt_addr *s, const struct kt_addr *d, bool good)
+{
+	int h = kt_ip_build(out, s, d, KT_IPPROTO_TCP, TCP_LEN, 0, 64, 78);
+	uint8_t *t = out + h;
+
+	assert_true(h > 0);
+	for (size_t i = 0; i < TCP_LEN; i++)
+		t[i] = (uint8_t)(i * 13 + 5);
+	t[0] = 0x9c, t[1] = 0x40, t[2] = 0, t[3] = 22;
+	t[12] = 0x50, t[13] = 0x18; /* 20-byte header, PSH ACK */
+	t[16] = t[17] = 0;
+	for (unsigned c = 0; c <= 0xffff && !l4_csum_ok(s, d, KT_IPPROTO_TCP, t, TCP_LEN); c++)
+		t[16] = (uint8_t)(c >> 8), t[17] = (uint8_t)c; /* found by search, not by kt_ip */
+	assert_true(l4_csum_ok(s, d, KT_IPPROTO_TCP, t, TCP_LEN));
+	if (!good)
+		t[17] ^= 0x40;
+	return (size_t)h + TCP_LEN;
+}
+
+/* A UDP datagram s:40000 -> d:5001 with a correct checksum (or 0 over IPv4). */
+static size_t make_udp_csum(uint8_t *out, const struct kt_addr *s, const struct kt_addr *d,
+			    bool zero)
+{
+	size_t len = make_data(out, s, d, 40000), h = kt_ip_hdr_len(s->version);
+	uint8_t *u = out + h;
+
+	if (!zero) {
+		uint16_t c = kt_udp_csum(s, d, u, len - h);
+		u[6] = (uint8_t)(c >> 8), u[7] = (uint8_t)c;
+		assert_true(l4_csum_ok(s, d, KT_IPPROTO_UDP, u, len - h));
+	}
+	return len;
+}
+
+static struct kt_addr nat_addr(uint8_t v) { return addr(v == 4 ? "198.51.100.77" : "2001:db8:77::1"); }
+
+/* A transport ESP pair A -> B; with encap, ESP in UDP 4500 -> 4500. B's
+ * inbound SA takes any remote address: behind a NAT A's is not its own. */
+static void nat_wire(struct net *n, uint8_t v, bool encap)
+{
+	const struct scenario sc = { "transport ESP", KT_MODE_TRANSPORT, P_ESP, v, v };
+
+	net_wire(n, &sc);
+	n->a.out_esp->p.encap = n->b.in_esp->p.encap = encap;
+	n->a.out_esp->p.encap_sport = n->a.out_esp->p.encap_dport = KT_NAT_T_PORT;
+	n->b.in_esp->p.encap_sport = n->b.in_esp->p.encap_dport = KT_NAT_T_PORT;
+	n->b.in_esp->p.n_remote_ts = 0;
+}
+
+/* What a NAT in front of A does to the sealed packet: a new source address
+ * (and UDP source port), with the outer checksums it knows about fixed. */
+static void rewrite_src(uint8_t *p, const struct kt_addr *to)
+{
+	if (to->version == 4) {
+		memcpy(p + 12, to->bytes, 4);
+		kt_ip4_set_csum(p);
+	} else {
+		memcpy(p + 8, to->bytes, 16);
+	}
+}
+
+static void nat_rewrite(uint8_t *p, size_t len, const struct kt_addr *to)
+{
+	struct kt_ip_info ip;
+
+	assert_int_equal(kt_ip_parse(p, len, &ip), 0);
+	rewrite_src(p, to);
+	if (ip.proto != KT_IPPROTO_UDP)
+		return;
+	uint8_t *u = p + ip.hdr_len;
+	u[0] = NAT_PORT >> 8, u[1] = NAT_PORT & 0xff;
+	if (ip.version == 6) {
+		u[6] = u[7] = 0;
+		uint16_t c = kt_udp_csum(to, &ip.dst, u, ip.tot_len - ip.hdr_len);
+		u[6] = (uint8_t)(c >> 8), u[7] = (uint8_t)c;
+	}
+}
+
+/* Seal on A, pass the NAT, open on B; the packet B delivers. */
+static void through_nat(struct net *n, const uint8_t *pkt, size_t len, struct buf *x)
+{
+	struct kt_addr nat = nat_addr(pkt[0] >> 4 == 4 ? 4 : 6);
+	struct kt_sa *sa = NULL;
+
+	buf_load(x, pkt, len);
+	assert_int_equal(kt_ipsec_output(&n->a.ips, &x->pkt, NULL), KT_SEALED);
+	nat_rewrite(data(x), x->pkt.len, &nat);
+	assert_int_equal(kt_ipsec_input(&n->b.ips, &x->pkt, &sa), KT_DECAPPED);
+	assert_ptr_equal(sa, n->b.in_esp);
+	assert_int_equal(x->pkt.len, len);
+	assert_int_equal(drops_total(&n->b.ips.drops), 0);
+}
+
+/* RFC 3948 §3.1.2: B recomputes the TCP/UDP checksum over the addresses
+ * it received, so its stack accepts what A's computed over A's own. */
+static void test_nat_transport_encap_fixes_csum(void **state)
+{
+	(void)state;
+	for (uint8_t v = 4; v <= 6; v += 2) {
+		for (int proto = 0; proto < 2; proto++) {
+			uint8_t l4p = proto ? KT_IPPROTO_UDP : KT_IPPROTO_TCP;
+			struct kt_addr s = gw(v, 1), d = gw(v, 2), nat = nat_addr(v);
+			size_t h = kt_ip_hdr_len(v), at = h + (proto ? 6 : 16), len;
+			uint8_t pkt[256];
+			struct net n;
+			struct buf x;
+			struct kt_ip_info ip;
+
+			print_message("v%u %s\n", v, proto ? "udp" : "tcp");
+			nat_wire(&n, v, true);
+			len = proto ? make_udp_csum(pkt, &s, &d, false) : make_tcp(pkt, &s, &d, true);
+			/* Without the fix the stack would drop it. */
+			assert_false(l4_csum_ok(&nat, &d, l4p, pkt + h, len - h));
+			through_nat(&n, pkt, len, &x);
+			assert_int_equal(kt_ip_parse(data(&x), x.pkt.len, &ip), 0);
+			assert_true(kt_addr_equal(&ip.src, &nat));
+			assert_true(kt_addr_equal(&ip.dst, &d));
+			assert_int_equal(ip.proto, l4p);
+			assert_true(l4_csum_ok(&nat, &d, l4p, data(&x) + h, len - h));
+			/* Only the checksum changed in the transport header. */
+			assert_memory_equal(data(&x) + h, pkt + h, at - h);
+			assert_memory_equal(data(&x) + at + 2, pkt + at + 2, len - at - 2);
+			net_free(&n);
+		}
+	}
+}
+
+/* IPv4 UDP with checksum 0 ("none") stays 0. */
+static void test_nat_transport_encap_udp_zero(void **state)
+{
+	struct kt_addr s = gw(4, 1), d = gw(4, 2), nat = nat_addr(4);
+	uint8_t pkt[256];
+	struct net n;
+	struct buf x;
+	size_t len;
+	(void)state;
+
+	nat_wire(&n, 4, true);
+	len = make_udp_csum(pkt, &s, &d, true);
+	through_nat(&n, pkt, len, &x);
+	rewrite_src(pkt, &nat);
+	assert_memory_equal(data(&x), pkt, len);
+	net_free(&n);
+}
+
+/* Without ESP in UDP the packet is delivered as the peer sent it (a 1:1
+ * NAT rewrote the address; nothing in the transport header is touched). */
+static void test_nat_transport_no_encap_untouched(void **state)
+{
+	(void)state;
+	for (uint8_t v = 4; v <= 6; v += 2) {
+		for (int proto = 0; proto < 2; proto++) {
+			struct kt_addr s = gw(v, 1), d = gw(v, 2), nat = nat_addr(v);
+			uint8_t pkt[256];
+			struct net n;
+			struct buf x;
+			size_t len;
+
+			nat_wire(&n, v, false);
+			len = proto ? make_udp_csum(pkt, &s, &d, false) : make_tcp(pkt, &s, &d, true);
+			through_nat(&n, pkt, len, &x);
+			rewrite_src(pkt, &nat); /* the IP header as received */
+			assert_memory_equal(data(&x), pkt, len);
+			net_free(&n);
+		}
+	}
+}
+
+/* Tunnel mode over ESP in UDP: the inner packet is the peer's, byte for
+ * byte, even a TCP checksum that is wrong. */
+static void test_nat_tunnel_encap_untouched(void **state)
+{
+	static const struct scenario sc = { "tunnel ESP v4", KT_MODE_TUNNEL, P_ESP, 4, 4 };
+	struct kt_addr s = lan_host(4, 1), d = lan_host(4, 2);
+	uint8_t pkt[256];
+	struct net n;
+	struct buf x;
+	size_t len;
+	(void)state;
+
+	net_wire(&n, &sc);
+	n.a.out_esp->p.encap = n.b.in_esp->p.encap = true;
+	n.a.out_esp->p.encap_sport = n.a.out_esp->p.encap_dport = KT_NAT_T_PORT;
+	len = make_tcp(pkt, &s, &d, false);
+	through_nat(&n, pkt, len, &x);
+	assert_memory_equal(data(&x), pkt, len);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -770,6 +993,10 @@ int main(void)
 		cmocka_unit_test(test_output_errors_counted),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_drops_count_table),
+		cmocka_unit_test(test_nat_transport_encap_fixes_csum),
+		cmocka_unit_test(test_nat_transport_encap_udp_zero),
+		cmocka_unit_test(test_nat_transport_no_encap_untouched),
+		cmocka_unit_test(test_nat_tunnel_encap_untouched),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,11 @@
 /* SAD tests: install/find/remove, validation, destination matching, a large
  * table, lifetimes by bytes, packets and time with the exact event
- * sequence, sequence number exhaustion and the bounded event queue. */
+ * sequence, sequence number exhaustion, the bounded event queue and moving
+ * an SA to a peer's new address after a NAT mapping change. */
 #include "tests/unit/testutil.h"
 
 #include "core/err.h"
+#include "core/esp.h"
 #include "core/ip.h"
 #include "core/sad.h"
 
@@ -577,6 +579,165 @@ static void test_foreach_remove_all(void **state)
 	kt_sad_del(NULL);
 }
 
+/* ---- kt_sad_set_peer ---- */
+
+#define NAT_PORT 61000
+
+/* An outbound ESP-in-UDP tunnel SA 192.0.2.1:4500 -> 198.51.100.2:4500. */
+static struct kt_sa_params encap_out_params(uint32_t spi)
+{
+	struct kt_sa_params p = gcm_params(spi, KT_DIR_OUT);
+	p.mode = KT_MODE_TUNNEL;
+	p.src = addr("192.0.2.1");
+	p.dst = addr("198.51.100.2");
+	p.encap = true;
+	p.encap_sport = p.encap_dport = KT_NAT_T_PORT;
+	return p;
+}
+
+/* Seal a small packet 10.1.0.1 -> 10.2.0.1 with sa; the outer header. */
+static void seal_one(struct kt_sad *sad, struct kt_sa *sa, struct kt_ip_info *outer)
+{
+	static uint8_t buf[KT_PKT_HEADROOM + 64 + KT_PKT_TAILROOM];
+	struct kt_addr s = addr("10.1.0.1"), d = addr("10.2.0.1");
+	struct kt_pkt pkt = { buf, sizeof(buf), KT_PKT_HEADROOM, 0 };
+	int h = kt_ip_build(buf + KT_PKT_HEADROOM, &s, &d, KT_IPPROTO_UDP, 8, 0, 64, 1);
+
+	assert_true(h > 0);
+	memset(buf + KT_PKT_HEADROOM + h, 0, 8);
+	pkt.len = (size_t)h + 8;
+	assert_int_equal(kt_esp_seal(sad, sa, &pkt), 0);
+	assert_int_equal(kt_ip_parse(kt_pkt_data(&pkt), pkt.len, outer), 0);
+}
+
+static void test_set_peer_outbound(void **state)
+{
+	(void)state;
+	struct kt_sad *sad = kt_sad_new();
+	/* Neighbours in every chain, and a table that has grown. */
+	for (uint32_t i = 1; i <= 100; i++) {
+		struct kt_sa_params q = encap_out_params(0x7000 + i);
+		add_ok(sad, &q, 0);
+	}
+	struct kt_sa_params p = encap_out_params(0x7000);
+	struct kt_sa *sa = add_ok(sad, &p, 0);
+	struct kt_addr old = p.dst, moved = addr("203.0.113.9"), us = p.src;
+	struct kt_ip_info ip;
+
+	seal_one(sad, sa, &ip);
+	assert_true(kt_addr_equal(&ip.dst, &old));
+	assert_int_equal(ip.dport, KT_NAT_T_PORT);
+
+	assert_int_equal(kt_sad_set_peer(sad, sa, &moved, NAT_PORT), 0);
+	assert_true(kt_addr_equal(&sa->p.dst, &moved));
+	assert_int_equal(sa->p.encap_dport, NAT_PORT);
+	assert_true(kt_addr_equal(&sa->p.src, &us)); /* our side stays */
+	assert_int_equal(sa->p.encap_sport, KT_NAT_T_PORT);
+	seal_one(sad, sa, &ip);
+	assert_int_equal(ip.proto, KT_IPPROTO_UDP);
+	assert_true(kt_addr_equal(&ip.dst, &moved));
+	assert_true(kt_addr_equal(&ip.src, &us));
+	assert_int_equal(ip.dport, NAT_PORT);
+	assert_int_equal(ip.sport, KT_NAT_T_PORT);
+
+	assert_ptr_equal(kt_sad_lookup(sad, 0x7000, KT_IPPROTO_ESP, KT_DIR_OUT, &moved), sa);
+	assert_null(kt_sad_lookup(sad, 0x7000, KT_IPPROTO_ESP, KT_DIR_OUT, &old));
+	/* The old dst is free again; the new one is taken. */
+	assert_int_equal(kt_sad_add(sad, &p, 0, NULL), 0);
+	p.dst = moved;
+	assert_int_equal(kt_sad_add(sad, &p, 0, NULL), KT_ERR_EXISTS);
+	assert_int_equal(kt_sad_count(sad), 102);
+	kt_sad_remove(sad, sa);
+	assert_int_equal(kt_sad_count(sad), 101);
+	assert_null(kt_sad_lookup(sad, 0x7000, KT_IPPROTO_ESP, KT_DIR_OUT, &moved));
+	assert_non_null(kt_sad_lookup(sad, 0x7000, KT_IPPROTO_ESP, KT_DIR_OUT, &old));
+	assert_non_null(kt_sad_lookup(sad, 0x7001, KT_IPPROTO_ESP, KT_DIR_OUT, &old));
+	kt_sad_del(sad);
+}
+
+static void test_set_peer_inbound(void **state)
+{
+	(void)state;
+	struct kt_sad *sad = kt_sad_new();
+	struct kt_sa_params p = gcm_params(0x7100, KT_DIR_IN);
+	p.src = addr("2001:db8::2");
+	p.dst = addr("2001:db8::1");
+	p.encap = true;
+	p.encap_sport = p.encap_dport = KT_NAT_T_PORT;
+	struct kt_sa *sa = add_ok(sad, &p, 0);
+	struct kt_addr moved = addr("2001:db8:f::9"), us = p.dst;
+
+	assert_int_equal(kt_sad_set_peer(sad, sa, &moved, NAT_PORT), 0);
+	assert_true(kt_addr_equal(&sa->p.src, &moved));
+	assert_int_equal(sa->p.encap_sport, NAT_PORT);
+	assert_true(kt_addr_equal(&sa->p.dst, &us));
+	assert_int_equal(sa->p.encap_dport, KT_NAT_T_PORT);
+	/* Inbound SAs are found by our address, which did not move. */
+	assert_ptr_equal(kt_sad_lookup(sad, 0x7100, KT_IPPROTO_ESP, KT_DIR_IN, &us), sa);
+	assert_null(kt_sad_lookup(sad, 0x7100, KT_IPPROTO_ESP, KT_DIR_IN, &moved));
+	kt_sad_remove(sad, sa);
+	assert_int_equal(kt_sad_count(sad), 0);
+	kt_sad_del(sad);
+}
+
+/* Without ESP in UDP there is no port to move. */
+static void test_set_peer_no_encap(void **state)
+{
+	(void)state;
+	struct kt_sad *sad = kt_sad_new();
+	struct kt_sa_params p = encap_out_params(0x7200);
+	p.encap = false;
+	p.encap_sport = p.encap_dport = 0;
+	struct kt_sa *sa = add_ok(sad, &p, 0);
+	struct kt_addr moved = addr("203.0.113.9");
+	struct kt_ip_info ip;
+
+	assert_int_equal(kt_sad_set_peer(sad, sa, &moved, NAT_PORT), 0);
+	assert_int_equal(sa->p.encap_dport, 0);
+	seal_one(sad, sa, &ip);
+	assert_int_equal(ip.proto, KT_IPPROTO_ESP);
+	assert_true(kt_addr_equal(&ip.dst, &moved));
+	kt_sad_del(sad);
+}
+
+static void test_set_peer_refused(void **state)
+{
+	(void)state;
+	struct kt_sad *sad = kt_sad_new(), *other = kt_sad_new();
+	struct kt_sa_params p = encap_out_params(0x7300);
+	struct kt_sa *sa = add_ok(sad, &p, 0);
+	struct kt_sa_params q = encap_out_params(0x7300);
+	q.dst = addr("203.0.113.9");
+	struct kt_sa *twin = add_ok(sad, &q, 0);
+	struct kt_sa *stranger = add_ok(other, &p, 0);
+	struct kt_addr v6 = addr("2001:db8::9"), unset = { 0 }, free_v4 = addr("203.0.113.10");
+	struct kt_sa_params in = gcm_params(0x7301, KT_DIR_IN);
+	in.src = addr("198.51.100.2");
+	struct kt_sa *sa_in = add_ok(sad, &in, 0);
+
+	/* Another family than the SA's outer header, or no address. */
+	assert_int_equal(kt_sad_set_peer(sad, sa, &v6, NAT_PORT), KT_ERR_INVAL);
+	assert_int_equal(kt_sad_set_peer(sad, sa_in, &v6, NAT_PORT), KT_ERR_INVAL);
+	assert_int_equal(kt_sad_set_peer(sad, sa, &unset, NAT_PORT), KT_ERR_INVAL);
+	/* Not in this SAD. */
+	assert_int_equal(kt_sad_set_peer(sad, stranger, &free_v4, NAT_PORT), KT_ERR_INVAL);
+	/* Same SPI to the same peer address: lookups could not tell them apart. */
+	assert_int_equal(kt_sad_set_peer(sad, sa, &q.dst, NAT_PORT), KT_ERR_EXISTS);
+	/* Nothing changed. */
+	assert_true(kt_addr_equal(&sa->p.dst, &p.dst));
+	assert_int_equal(sa->p.encap_dport, KT_NAT_T_PORT);
+	assert_true(kt_addr_equal(&sa_in->p.src, &in.src));
+	assert_true(kt_addr_equal(&stranger->p.dst, &p.dst));
+	assert_ptr_equal(kt_sad_lookup(sad, 0x7300, KT_IPPROTO_ESP, KT_DIR_OUT, &p.dst), sa);
+	assert_ptr_equal(kt_sad_lookup(sad, 0x7300, KT_IPPROTO_ESP, KT_DIR_OUT, &q.dst), twin);
+	/* Setting the address it already has is fine. */
+	assert_int_equal(kt_sad_set_peer(sad, sa, &p.dst, KT_NAT_T_PORT), 0);
+	assert_ptr_equal(kt_sad_lookup(sad, 0x7300, KT_IPPROTO_ESP, KT_DIR_OUT, &p.dst), sa);
+	assert_int_equal(kt_sad_count(sad), 3);
+	kt_sad_del(other);
+	kt_sad_del(sad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +757,10 @@ int main(void)
 		cmocka_unit_test(test_exhaustion_esn),
 		cmocka_unit_test(test_event_overflow),
 		cmocka_unit_test(test_foreach_remove_all),
+		cmocka_unit_test(test_set_peer_outbound),
+		cmocka_unit_test(test_set_peer_inbound),
+		cmocka_unit_test(test_set_peer_no_encap),
+		cmocka_unit_test(test_set_peer_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
