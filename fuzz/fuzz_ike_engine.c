@@ -9,6 +9,10 @@
  *      reached;
  *   3: the same as a response from b to a's pending request, if any;
  * bit 2 of the first byte then lets the clock jump past every timer.
+ * a sits behind a simulated NAT (so IKE runs on port 4500 with NAT
+ * keepalives); bit 3 makes the input of modes 0 and 2 come from a new NAT
+ * mapping (port chosen by the high nibble) and reports ESP from there with
+ * kt_ike_peer_seen, so the peer-following rules run.
  * Whatever the engines answer is delivered between them; the pair is
  * established again when the SA died. */
 #include <stdbool.h>
@@ -24,6 +28,7 @@
 
 #define PUMP_ROUNDS 16
 #define SECOND 1000000000ULL
+#define NAT_SHIFT 10000 /* a's NAT maps port p to p + NAT_SHIFT */
 
 static const char conf_a[] =
 	"[daemon]\nsocket = /nonexistent/a.sock\nlog-level = debug\n"
@@ -42,7 +47,7 @@ static const char conf_b[] =
 
 static struct kt_conf *ca, *cb;
 static struct kt_ike *a, *b;
-static struct kt_ike_endpoint ep_a, ep_b;
+static struct kt_ike_endpoint ep_a, ep_b, ep_nat; /* ep_nat: a's NAT, port 4500's mapping */
 static uint64_t now;
 static uint32_t next_a_req;        /* message ID of a's next request to b */
 static uint8_t buf[KT_IKE_MAX_MSG];
@@ -70,12 +75,18 @@ static void pump(void)
 		struct kt_ike_dgram d;
 		int len;
 		while ((len = kt_ike_next_dgram(a, &d, buf, sizeof(buf))) > 0) {
+			if (!d.marker && len == 1)
+				continue; /* a NAT keepalive: the daemon drops it */
 			note(a, buf, (size_t)len);
-			kt_ike_recv(b, now, &ep_b, &ep_a, buf, (size_t)len);
+			struct kt_ike_endpoint src = { ep_nat.addr, (uint16_t)(d.local.port + NAT_SHIFT) };
+			struct kt_ike_endpoint dst = { ep_b.addr, d.remote.port };
+			kt_ike_recv(b, now, &dst, &src, buf, (size_t)len);
 			any = true;
 		}
 		while ((len = kt_ike_next_dgram(b, &d, buf, sizeof(buf))) > 0) {
-			kt_ike_recv(a, now, &ep_a, &ep_b, buf, (size_t)len);
+			struct kt_ike_endpoint src = { ep_b.addr, d.local.port };
+			struct kt_ike_endpoint dst = { ep_a.addr, (uint16_t)(d.remote.port - NAT_SHIFT) };
+			kt_ike_recv(a, now, &dst, &src, buf, (size_t)len);
 			any = true;
 		}
 		drain_events(a);
@@ -83,6 +94,18 @@ static void pump(void)
 		if (!any)
 			break;
 	}
+}
+
+static void id_cb(const struct kt_ike_sa_info *in, void *arg)
+{
+	*(uint64_t *)arg = in->ike_id;
+}
+
+static uint64_t sa_id(const struct kt_ike *ike)
+{
+	uint64_t id = 0;
+	kt_ike_foreach(ike, id_cb, &id);
+	return id;
 }
 
 static void count_cb(const struct kt_ike_sa_info *in, void *arg)
@@ -179,8 +202,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	ca = parse(conf_a);
 	cb = parse(conf_b);
-	ep_a = (struct kt_ike_endpoint){ .addr = { .version = 4, .bytes = { 192, 0, 2, 1 } }, .port = 500 };
-	ep_b = (struct kt_ike_endpoint){ .addr = { .version = 4, .bytes = { 192, 0, 2, 2 } }, .port = 500 };
+	ep_a = (struct kt_ike_endpoint){ .addr = { .version = 4, .bytes = { 192, 0, 2, 1 } }, .port = 4500 };
+	ep_b = (struct kt_ike_endpoint){ .addr = { .version = 4, .bytes = { 192, 0, 2, 2 } }, .port = 4500 };
+	ep_nat = (struct kt_ike_endpoint){ .addr = { .version = 4, .bytes = { 198, 51, 100, 77 } },
+					   .port = 4500 + NAT_SHIFT };
 	establish();
 	return 0;
 }
@@ -193,8 +218,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	uint8_t mode = data[0] & 3;
+	struct kt_ike_endpoint from_a = ep_nat;
+	if (data[0] & 8) { /* a new mapping of a's NAT */
+		from_a.port = (uint16_t)(ep_nat.port + 1 + (data[0] >> 4));
+		kt_ike_peer_seen(b, now, sa_id(b), &from_a);
+		kt_ike_peer_seen(a, now, sa_id(a), &ep_b);
+	}
 	if (mode == 0) {
-		kt_ike_recv(b, now, &ep_b, &ep_a, data + 1, size - 1);
+		kt_ike_recv(b, now, &ep_b, &from_a, data + 1, size - 1);
 	} else if (mode == 1) {
 		kt_ike_recv(a, now, &ep_a, &ep_b, data + 1, size - 1);
 	} else if (size >= 3) {
@@ -203,7 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t id = request ? next_a_req : next_a_req ? next_a_req - 1 : 0;
 		size_t n = seal(request, exch, id, data[2], data + 3, size - 3);
 		if (n && request)
-			kt_ike_recv(b, now, &ep_b, &ep_a, buf, n);
+			kt_ike_recv(b, now, &ep_b, &from_a, buf, n);
 		else if (n)
 			kt_ike_recv(a, now, &ep_a, &ep_b, buf, n);
 		if (request && n)

@@ -11,6 +11,8 @@
  *   pidfile   = PATH        default /run/kotetsu/kotetsud.pid
  *   tun       = NAME        TUN device; default kt0 (at most 15 bytes)
  *   log-level = error | warn | info | debug        default info
+ *   workers   = auto | 0 | 2                       packet threads beside the
+ *                           main one; default auto (2 on a host with 2+ CPUs)
  *
  *   [peer NAME]             one IKE SA; NAME: letters, digits, '.', '_', '-'
  *   local     = ADDRESS     our address; default: whatever the route picks
@@ -31,6 +33,8 @@
  *                           in this peer's and its children's proposals
  *   rekey-time = DURATION   default 4h; 0: never rekey
  *   life-time  = DURATION   hard limit; default rekey-time + 10%
+ *   keepalive  = DURATION   NAT keepalive interval when this host is behind
+ *                           a NAT (RFC 3948 §2.3); default 20s; 0: none
  *
  *   [child PEER/NAME]       one CHILD_SA of [peer PEER], which must come
  *                           earlier in the file
@@ -105,6 +109,7 @@
 #define KT_CONF_IKE_REKEY_TIME (4u * 3600)
 #define KT_CONF_CHILD_REKEY_TIME (1u * 3600)
 #define KT_CONF_LIFE_MARGIN_PERCENT 10
+#define KT_CONF_KEEPALIVE 20u               /* seconds, as strongSwan's keep_alive */
 
 /* Diagnostics: the first KT_CONF_DIAG_MAX of each kind are kept, all are
  * counted. Each line is "FILE:LINE: message". */
@@ -123,11 +128,20 @@ enum kt_conf_log_level {
 	KT_CONF_LOG_DEBUG = 3,
 };
 
+/* [daemon] workers: the data plane's threads. auto is the zero value, so
+ * that a file without the key gets it. */
+enum kt_conf_workers {
+	KT_CONF_WORKERS_AUTO = 0,  /* "auto": TWO when the host has 2+ CPUs, else NONE */
+	KT_CONF_WORKERS_NONE = 1,  /* "0": packets on the main thread */
+	KT_CONF_WORKERS_TWO = 2,   /* "2": an outbound and an inbound thread */
+};
+
 struct kt_conf_daemon {
 	char socket[KT_CONF_MAX_SOCKET_PATH + 1];
 	char pidfile[KT_CONF_MAX_PATH + 1];
 	char tun[KT_CONF_MAX_IFNAME + 1];
 	uint8_t log_level; /* enum kt_conf_log_level */
+	uint8_t workers;   /* enum kt_conf_workers */
 };
 
 /* An identity as sent in an ID payload. */
@@ -176,6 +190,7 @@ struct kt_conf_peer {
 	uint8_t nat_t;                 /* enum kt_conf_nat_t */
 	bool legacy;
 	uint32_t rekey_time, life_time; /* seconds; 0: none */
+	uint32_t keepalive;            /* seconds between NAT keepalives; 0: none */
 	struct kt_conf_child *children[KT_CONF_MAX_CHILDREN_PER_PEER];
 	size_t n_children;
 };

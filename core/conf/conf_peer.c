@@ -8,7 +8,7 @@
 
 /* ---- [daemon] ------------------------------------------------------------ */
 
-enum { D_SOCKET, D_PIDFILE, D_TUN, D_LOG_LEVEL, D_N };
+enum { D_SOCKET, D_PIDFILE, D_TUN, D_LOG_LEVEL, D_WORKERS, D_N };
 
 static void set_socket(struct kt_conf_parser *p, const char *key, const char *v)
 {
@@ -43,11 +43,22 @@ static void set_log_level(struct kt_conf_parser *p, const char *key, const char 
 		p->conf->daemon.log_level = (uint8_t)(w - 1);
 }
 
+static void set_workers(struct kt_conf_parser *p, const char *key, const char *v)
+{
+	static const char *const words[] = { "auto", "0", "2" };
+	static const uint8_t values[] = { KT_CONF_WORKERS_AUTO, KT_CONF_WORKERS_NONE,
+					   KT_CONF_WORKERS_TWO };
+	uint8_t w;
+	if (conf_word(p, key, v, words, 3, &w))
+		p->conf->daemon.workers = values[w - 1];
+}
+
 static const struct conf_key daemon_keys[D_N] = {
 	[D_SOCKET] = { "socket", set_socket, false },
 	[D_PIDFILE] = { "pidfile", set_pidfile, false },
 	[D_TUN] = { "tun", set_tun, false },
 	[D_LOG_LEVEL] = { "log-level", set_log_level, false },
+	[D_WORKERS] = { "workers", set_workers, false },
 };
 
 static void daemon_finish(struct kt_conf_parser *p)
@@ -61,7 +72,7 @@ const struct conf_section conf_daemon_section = { daemon_keys, D_N, daemon_finis
 
 enum {
 	P_LOCAL, P_REMOTE, P_LOCAL_ID, P_REMOTE_ID, P_AUTH, P_PSK, P_IKE, P_START, P_NAT_T,
-	P_LEGACY, P_REKEY_TIME, P_LIFE_TIME, P_N
+	P_LEGACY, P_REKEY_TIME, P_LIFE_TIME, P_KEEPALIVE, P_N
 };
 
 static void set_local(struct kt_conf_parser *p, const char *key, const char *v)
@@ -137,6 +148,11 @@ static void set_life_time(struct kt_conf_parser *p, const char *key, const char 
 	conf_duration(p, key, v, &p->peer->life_time);
 }
 
+static void set_keepalive(struct kt_conf_parser *p, const char *key, const char *v)
+{
+	conf_duration(p, key, v, &p->peer->keepalive);
+}
+
 static const struct conf_key peer_keys[P_N] = {
 	[P_LOCAL] = { "local", set_local, false },
 	[P_REMOTE] = { "remote", set_remote, false },
@@ -150,6 +166,7 @@ static const struct conf_key peer_keys[P_N] = {
 	[P_LEGACY] = { "legacy", set_legacy, false },
 	[P_REKEY_TIME] = { "rekey-time", set_rekey_time, false },
 	[P_LIFE_TIME] = { "life-time", set_life_time, false },
+	[P_KEEPALIVE] = { "keepalive", set_keepalive, false },
 };
 
 static void check_addresses(struct kt_conf_parser *p, struct kt_conf_peer *peer)
@@ -213,6 +230,8 @@ static void peer_finish(struct kt_conf_parser *p)
 	check_start(p, peer);
 	if (!conf_key_line(p, P_NAT_T))
 		peer->nat_t = KT_CONF_NAT_AUTO;
+	if (!conf_key_line(p, P_KEEPALIVE))
+		peer->keepalive = KT_CONF_KEEPALIVE;
 	conf_lifetimes(p, P_REKEY_TIME, P_LIFE_TIME, KT_CONF_IKE_REKEY_TIME, &peer->rekey_time,
 		       &peer->life_time);
 }

@@ -249,6 +249,7 @@ static void remap_sa(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
 	}
 	if (!sa->peer)
 		sa->delete_pending = true;
+	kt_ike_timer_keepalive(ike, sa, now); /* its interval may have changed */
 	kt_ike_sa_kick(ike, sa, now);
 }
 
@@ -403,19 +404,31 @@ int kt_ike_terminate(struct kt_ike *ike, kt_tstamp now, const char *peer, const 
 
 /* ---- Output queue ---- */
 
-void kt_ike_queue_dgram(struct kt_ike *ike, const struct kt_ike_endpoint *local,
-			const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len)
+static bool queue(struct kt_ike *ike, const struct kt_ike_endpoint *local,
+		  const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len, bool marker)
 {
 	struct ike_dgram_node *n = malloc(sizeof(*n) + len);
 	if (!n)
-		return; /* as a lost datagram: retransmission recovers */
+		return false; /* as a lost datagram: retransmission recovers */
 	n->next = NULL;
-	n->d = (struct kt_ike_dgram){ .local = *local, .remote = *remote, .len = len,
-				      .marker = local->port == KT_IKE_NATT_PORT };
+	n->d = (struct kt_ike_dgram){ .local = *local, .remote = *remote, .len = len, .marker = marker };
 	memcpy(n->data, data, len);
 	*ike->out_tail = n;
 	ike->out_tail = &n->next;
-	ike->stats.tx++;
+	return true;
+}
+
+void kt_ike_queue_dgram(struct kt_ike *ike, const struct kt_ike_endpoint *local,
+			const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len)
+{
+	if (queue(ike, local, remote, data, len, local->port == KT_IKE_NATT_PORT))
+		ike->stats.tx++;
+}
+
+void kt_ike_queue_plain(struct kt_ike *ike, const struct kt_ike_endpoint *local,
+			const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len)
+{
+	queue(ike, local, remote, data, len, false);
 }
 
 int kt_ike_next_dgram(struct kt_ike *ike, struct kt_ike_dgram *d, uint8_t *buf, size_t cap)
@@ -581,6 +594,7 @@ static bool request_allowed(const struct ike_sa *sa, uint8_t exchange)
 static int resend_response(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx)
 {
 	/* Only an authentic copy of the last request earns the resend. */
+	rx->resent = true;
 	int rc = kt_ike_open(ike, sa, rx);
 	if (rc == KT_ERR_AUTH)
 		return drop(&ike->stats.dropped_auth, rc);

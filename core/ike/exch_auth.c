@@ -112,6 +112,7 @@ static void established(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
 	kt_ike_nego_display(&c, prop, sizeof(prop));
 	kt_ike_sa_set_state(ike, sa, IKE_S_ESTABLISHED);
 	sa->established = now;
+	kt_ike_timer_keepalive(ike, sa, now);
 	sa->announced = true;
 	sa->report_down = true;
 	kt_ike_emit_ike(ike, sa, KT_IKE_EV_IKE_UP, 0);

@@ -73,13 +73,14 @@ static const char *mode_name(uint8_t mode) { return mode == KT_MODE_TRANSPORT ? 
 
 /* Narrow the peer's selectors to one child config (§2.9). */
 static bool narrow(const struct ike_sa *sa, const struct kt_conf_child *cc,
-		   const struct ike_child_ask *a, struct ike_child_pick *out)
+		   const struct kt_ike_ts_list *tsi, const struct kt_ike_ts_list *tsr,
+		   struct ike_child_pick *out)
 {
 	struct kt_ts cl[KT_CONF_MAX_TS], cr[KT_CONF_MAX_TS];
 	size_t nl = kt_ike_ts_resolve(cc->local_ts, cc->n_local_ts, &sa->local.addr, cl, KT_CONF_MAX_TS);
 	size_t nr = kt_ike_ts_resolve(cc->remote_ts, cc->n_remote_ts, &sa->remote.addr, cr, KT_CONF_MAX_TS);
-	out->n_rts = kt_ike_ts_narrow(a->tsi.ts, a->tsi.n, cr, nr, out->rts, KT_SA_MAX_TS);
-	out->n_lts = kt_ike_ts_narrow(a->tsr.ts, a->tsr.n, cl, nl, out->lts, KT_SA_MAX_TS);
+	out->n_rts = kt_ike_ts_narrow(tsi->ts, tsi->n, cr, nr, out->rts, KT_SA_MAX_TS);
+	out->n_lts = kt_ike_ts_narrow(tsr->ts, tsr->n, cl, nl, out->lts, KT_SA_MAX_TS);
 	return out->n_rts && out->n_lts;
 }
 
@@ -110,9 +111,14 @@ uint16_t kt_ike_child_pick(struct kt_ike *ike, struct ike_sa *sa, const struct i
 	const struct kt_conf_peer *p = sa->peer;
 	const struct kt_conf_child *near = NULL;
 	bool near_mode = false;
+	/* Transport mode through a NAT: narrow what our IP headers carry. */
+	struct kt_ike_ts_list tsi = a->tsi, tsr = a->tsr;
+	out->swap = (struct ike_ts_swap){ 0 };
+	if (a->transport)
+		kt_ike_natt_ts_ours(ike, sa, &tsi, &tsr, &out->swap);
 	for (size_t i = 0; p && i < p->n_children; i++) {
 		const struct kt_conf_child *cc = p->children[i];
-		if (cc->protocol == KT_CONF_PROTO_AH_ESP || !narrow(sa, cc, a, out))
+		if (cc->protocol == KT_CONF_PROTO_AH_ESP || !narrow(sa, cc, &tsi, &tsr, out))
 			continue;
 		if ((cc->mode == KT_MODE_TRANSPORT) != a->transport) {
 			if (!near)
@@ -223,10 +229,17 @@ void kt_ike_child_write_answer_sa(struct kt_ike_writer *w, const struct ike_chil
 	kt_ike_write_sa(w, &prop, 1);
 }
 
+/* In the peer's terms: a NAT swap (§2.23.1) is undone, so that the answer
+ * stays within what the peer offered. */
 void kt_ike_child_write_answer_ts(struct kt_ike_writer *w, const struct ike_child_pick *p)
 {
-	kt_ike_write_ts(w, KT_IKE_PL_TSI, p->rts, p->n_rts);
-	kt_ike_write_ts(w, KT_IKE_PL_TSR, p->lts, p->n_lts);
+	struct kt_ts ti[KT_SA_MAX_TS], tr[KT_SA_MAX_TS];
+	memcpy(ti, p->rts, p->n_rts * sizeof(ti[0]));
+	memcpy(tr, p->lts, p->n_lts * sizeof(tr[0]));
+	kt_ike_natt_ts_theirs(&p->swap, true, ti, p->n_rts);
+	kt_ike_natt_ts_theirs(&p->swap, false, tr, p->n_lts);
+	kt_ike_write_ts(w, KT_IKE_PL_TSI, ti, p->n_rts);
+	kt_ike_write_ts(w, KT_IKE_PL_TSR, tr, p->n_lts);
 }
 
 void kt_ike_child_refuse(struct kt_ike *ike, struct ike_child *c, uint32_t spi_out)

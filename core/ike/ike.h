@@ -65,6 +65,23 @@ int kt_ike_set_conf(struct kt_ike *ike, kt_tstamp now, const struct kt_conf *con
 int kt_ike_recv(struct kt_ike *ike, kt_tstamp now, const struct kt_ike_endpoint *local,
 		const struct kt_ike_endpoint *remote, const uint8_t *msg, size_t len);
 
+/* An authenticated (ICV-verified, replay-checked) ESP-in-UDP packet of one
+ * of IKE SA ike_id's CHILD_SAs arrived from remote. RFC 7296 §2.23: a host
+ * not behind a NAT follows the peer to the address and port of its last
+ * authentic packet; a host behind one does not (anyone who can replay a
+ * packet could then redirect it). So if the SA is established (or its
+ * Delete is out), uses UDP encapsulation, we are not behind a NAT and
+ * remote is new (same address family), the SA's IKE messages go to remote
+ * from now on and PEER_MOVED is queued, with an INFO log line. New
+ * authentic IKE messages on port 4500 move the SA by the same rule (a
+ * retransmitted request is answered where it came from but moves nothing);
+ * during the handshake the SA simply takes the address of each authentic
+ * message (the move to port 4500), without an event. Returns 1 if it moved,
+ * 0 if nothing changed (or the rule says no), KT_ERR_NOT_FOUND for an
+ * unknown ike_id, KT_ERR_INVAL for NULL. */
+int kt_ike_peer_seen(struct kt_ike *ike, kt_tstamp now, uint64_t ike_id,
+		     const struct kt_ike_endpoint *remote);
+
 /* ---- commands ---- */
 
 /* Initiate the IKE SA of peer and the given child (NULL: every child of the
@@ -84,7 +101,9 @@ int kt_ike_terminate(struct kt_ike *ike, kt_tstamp now, const char *peer, const 
 
 struct kt_ike_dgram {
 	struct kt_ike_endpoint local, remote;
-	bool marker;   /* port 4500: the caller prepends the 4-byte non-ESP marker */
+	bool marker;   /* port 4500: the caller prepends the 4-byte non-ESP marker;
+	                  false for a NAT keepalive (RFC 3948 §2.3: the single
+	                  byte 0xFF, sent as it is from port 4500) */
 	size_t len;
 };
 /* Pop the next datagram to send into buf. Returns its length, 0 when none,
@@ -97,6 +116,9 @@ enum kt_ike_ev_type {
 	KT_IKE_EV_IKE_DOWN = 3,   /* IKE SA gone (deleted, failed, timed out) */
 	KT_IKE_EV_CHILD_UP = 4,   /* install child.sa[] (inbound and outbound) */
 	KT_IKE_EV_CHILD_DOWN = 5, /* remove the SAs with child.spi_in/out */
+	KT_IKE_EV_PEER_MOVED = 6, /* the IKE SA's peer now sits at ev.remote: its
+				     CHILD_SAs' outbound SAs must be sent there
+				     (RFC 7296 §2.23: the NAT's mapping changed) */
 };
 
 enum kt_ike_log_level { KT_IKE_LOG_ERROR = 0, KT_IKE_LOG_WARN = 1, KT_IKE_LOG_INFO = 2, KT_IKE_LOG_DEBUG = 3 };
@@ -127,6 +149,8 @@ struct kt_ike_event {
 	uint16_t reason;                     /* IKE_DOWN/CHILD_DOWN: notify type
 	                                        that ended it, or 0 (deleted, timeout) */
 	char text[KT_IKE_LOG_LEN];           /* LOG, and a summary for the others */
+	struct kt_ike_endpoint local, remote; /* PEER_MOVED: the IKE SA's endpoints
+						 after the move */
 	struct kt_ike_child_sa child_sa;     /* CHILD_UP (and spis for CHILD_DOWN) */
 };
 /* Pop the oldest event; false when none. Events carry keys: wipe each with
@@ -137,7 +161,9 @@ void kt_ike_event_wipe(struct kt_ike_event *ev);
 /* ---- timers ---- */
 
 kt_tstamp kt_ike_next_expiry(const struct kt_ike *ike);
-/* Retransmissions, half-open timeouts, cookie secret rotation. */
+/* Retransmissions, half-open timeouts, cookie secret rotation, NAT
+ * keepalives (the [peer] keepalive interval, sent only by a host behind a
+ * NAT while its IKE SA is established). */
 void kt_ike_handle_expiry(struct kt_ike *ike, kt_tstamp now);
 
 /* ---- status ---- */
@@ -188,8 +214,9 @@ void kt_ike_foreach_keys(const struct kt_ike *ike,
 struct kt_ike_stats {
 	uint64_t rx, tx, dropped_malformed, dropped_unknown_spi, dropped_auth,
 		retransmits, cookies_sent, half_open, half_open_refused,
-		dropped_state; /* authentic or not: a message the SA's state or
+		dropped_state, /* authentic or not: a message the SA's state or
 				  message ID window does not allow (added by the engine) */
+		keepalives;    /* NAT keepalives queued (not counted in tx) */
 };
 void kt_ike_get_stats(const struct kt_ike *ike, struct kt_ike_stats *st);
 

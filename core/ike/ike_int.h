@@ -154,7 +154,7 @@ struct ike_sa {
 	struct kt_ike_hnode ispi_node;   /* responder: key (SPIi, remote address) */
 	struct ike_sa *prev, *next;      /* ike->sas, or ike->dead */
 	size_t heap_idx;                 /* in the timer heap, or SIZE_MAX */
-	kt_tstamp t_retransmit, t_half_open, t_resp_free;
+	kt_tstamp t_retransmit, t_half_open, t_resp_free, t_keepalive;
 	uint64_t id;
 	const struct kt_conf_peer *peer; /* responder: tentative until IKE_AUTH;
 					    NULL once a reload removed it */
@@ -227,12 +227,18 @@ struct ike_rx {
 	struct kt_ike_endpoint local, remote;
 	uint8_t *buf;                    /* ike->rx: decrypted in place */
 	size_t len;
+	bool resent;                     /* a copy of the request we answered last:
+					    answered again, but moves no peer */
 	struct kt_ike_msg m;
 };
 
 /* ---- engine.c: output, events, logs, lookups ---- */
 
 void kt_ike_queue_dgram(struct kt_ike *ike, const struct kt_ike_endpoint *local,
+			const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len);
+/* A datagram that is no IKE message (a NAT keepalive): never behind the
+ * non-ESP marker, not counted in stats.tx. */
+void kt_ike_queue_plain(struct kt_ike *ike, const struct kt_ike_endpoint *local,
 			const struct kt_ike_endpoint *remote, const uint8_t *data, size_t len);
 void kt_ike_log(struct kt_ike *ike, const struct ike_sa *sa, uint8_t level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -355,13 +361,21 @@ struct ike_child_ask {
 	bool transport;
 };
 
+/* Transport mode through a NAT (RFC 7296 §2.23.1): the single-host address
+ * the peer offered in TSi (TSr) and the one we put in its place. */
+struct ike_ts_swap {
+	bool ti, tr;                     /* TSi / TSr substituted */
+	struct kt_addr ti_offered, ti_ours, tr_offered, tr_ours;
+};
+
 /* The responder's answer: a child config, a proposal, narrowed selectors
- * (lts ours, rts the peer's). */
+ * (lts ours, rts the peer's; as this host's IP headers carry them). */
 struct ike_child_pick {
 	const struct kt_conf_child *conf;
 	struct kt_ike_choice c;
 	struct kt_ts lts[KT_SA_MAX_TS], rts[KT_SA_MAX_TS];
 	size_t n_lts, n_rts;
+	struct ike_ts_swap swap;         /* undone in the answer's TSi/TSr */
 };
 
 /* A settled CHILD_SA: the choice (c.spi is the peer's SPI), nonces and
@@ -447,6 +461,24 @@ bool kt_ike_id_matches(const struct kt_conf_id *want, const struct kt_ike_id *go
 bool kt_ike_id_checked(const struct kt_conf_id *want);
 void kt_ike_id_format(const struct kt_ike_id *id, char *buf, size_t len);
 
+/* ---- natt.c: NAT traversal beyond detection ---- */
+
+/* Queue one NAT keepalive from the SA's local to its remote endpoint. */
+void kt_ike_natt_keepalive(struct kt_ike *ike, struct ike_sa *sa);
+/* An authentic message arrived from rx->remote on port 4500: during the
+ * handshake the SA takes the address (the move to port 4500); once
+ * established it follows only if we are not behind a NAT (§2.23), with
+ * PEER_MOVED. Retransmitted requests (rx->resent) move nothing. */
+void kt_ike_natt_follow(struct kt_ike *ike, struct ike_sa *sa, const struct ike_rx *rx);
+/* Transport mode through a NAT (§2.23.1), responder: put the addresses our
+ * IP headers carry in place of the single-host ones the peer offered
+ * (TSi: sa->remote when the peer is behind a NAT; TSr: sa->local when we
+ * are), noting the swap. */
+void kt_ike_natt_ts_ours(struct kt_ike *ike, const struct ike_sa *sa, struct kt_ike_ts_list *tsi,
+			 struct kt_ike_ts_list *tsr, struct ike_ts_swap *swap);
+/* Undo the swap in n selectors for the answer (tsi: the TSi list). */
+void kt_ike_natt_ts_theirs(const struct ike_ts_swap *swap, bool tsi, struct kt_ts *ts, size_t n);
+
 /* ---- timers.c ---- */
 
 int kt_ike_timers_init(struct kt_ike *ike, kt_tstamp now);
@@ -457,5 +489,8 @@ void kt_ike_timer_half_open(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now
 void kt_ike_timer_established(struct kt_ike *ike, struct ike_sa *sa);
 void kt_ike_timer_response_cached(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now);
 void kt_ike_timer_sa_gone(struct kt_ike *ike, struct ike_sa *sa);
+/* (Re)arm or stop the NAT keepalive as the SA's state, NAT detection and
+ * config say (established, behind a NAT, keepalive > 0). */
+void kt_ike_timer_keepalive(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now);
 
 #endif

@@ -141,7 +141,7 @@ struct ike_sa *kt_ike_sa_new(struct kt_ike *ike, const struct kt_conf_peer *peer
 	sa->initiator = initiator;
 	sa->report_down = initiator;
 	sa->heap_idx = SIZE_MAX;
-	sa->t_retransmit = sa->t_half_open = sa->t_resp_free = KT_TSTAMP_NEVER;
+	sa->t_retransmit = sa->t_half_open = sa->t_resp_free = sa->t_keepalive = KT_TSTAMP_NEVER;
 	(void)now; /* established is set when it is */
 	sa->next = ike->sas;
 	if (ike->sas)
@@ -555,13 +555,13 @@ int kt_ike_open(struct kt_ike *ike, struct ike_sa *sa, struct ike_rx *rx)
 	if (rc)
 		return KT_ERR_IKE_SYNTAX;
 	if (rx->local.port == KT_IKE_NATT_PORT) {
-		/* RFC 7296 §2.23: on port 4500 follow the peer's address and
-		 * port as seen in its latest authentic message; the responder
-		 * also answers from where it was reached. */
+		/* RFC 7296 §2.23: on port 4500 the peer's address and port may
+		 * change (natt.c decides whether we follow); the responder
+		 * answers from where it was reached. */
 		uncount_half_open(ike, sa); /* counted by its first address: authentic now */
-		sa->remote = rx->remote;
 		if (!sa->initiator)
 			sa->local = rx->local;
+		kt_ike_natt_follow(ike, sa, rx);
 	}
 	return 0;
 }

@@ -11,13 +11,18 @@
  *   response     per IKE SA that keeps its last response for a retransmitted
  *   cache        request: freed once the peer's retransmissions must be over
  *                (the whole span of our own schedule, without jitter).
+ *   keepalive    per established IKE SA whose side is behind a NAT (with
+ *                UDP encapsulation): a NAT keepalive every [peer] keepalive
+ *                seconds (RFC 3948 §2.3) keeps the NAT's mapping open; the
+ *                side not behind a NAT sends none.
  *   cookie       engine-wide: the cookie secret rotates every
  *   secret       KT_IKE_COOKIE_SECRET_LIFETIME.
  *
  * Protocol code only reports events (request sent, response received,
- * half-open, established, response cached, SA gone); this file decides what
- * to arm, as WireGuard's timers.c. SAs sit in a binary min-heap keyed by
- * their earliest deadline, so next_expiry is O(1) and each change O(log n). */
+ * half-open, established, response cached, SA gone, keepalive to check);
+ * this file decides what to arm, as WireGuard's timers.c. SAs sit in a
+ * binary min-heap keyed by their earliest deadline, so next_expiry is O(1)
+ * and each change O(log n). */
 #include <stdlib.h>
 
 #include "core/err.h"
@@ -32,6 +37,8 @@ static kt_tstamp earliest(const struct ike_sa *sa)
 		t = sa->t_half_open;
 	if (sa->t_resp_free < t)
 		t = sa->t_resp_free;
+	if (sa->t_keepalive < t)
+		t = sa->t_keepalive;
 	return t;
 }
 
@@ -187,9 +194,27 @@ void kt_ike_timer_response_cached(struct kt_ike *ike, struct ike_sa *sa, kt_tsta
 	update(ike, sa);
 }
 
+/* The keepalive interval this SA needs now, 0 for none. */
+static kt_tstamp keepalive_period(const struct ike_sa *sa)
+{
+	if (sa->state != IKE_S_ESTABLISHED || !sa->natt || !sa->nat_local || !sa->peer)
+		return 0;
+	return (kt_tstamp)sa->peer->keepalive * KT_SECONDS;
+}
+
+void kt_ike_timer_keepalive(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
+{
+	kt_tstamp period = keepalive_period(sa);
+	if (!period)
+		sa->t_keepalive = KT_TSTAMP_NEVER;
+	else if (sa->t_keepalive == KT_TSTAMP_NEVER || sa->t_keepalive > now + period)
+		sa->t_keepalive = now + period; /* a running one keeps its beat */
+	update(ike, sa);
+}
+
 void kt_ike_timer_sa_gone(struct kt_ike *ike, struct ike_sa *sa)
 {
-	sa->t_retransmit = sa->t_half_open = sa->t_resp_free = KT_TSTAMP_NEVER;
+	sa->t_retransmit = sa->t_half_open = sa->t_resp_free = sa->t_keepalive = KT_TSTAMP_NEVER;
 	if (sa->heap_idx != SIZE_MAX)
 		heap_remove(ike, sa);
 }
@@ -227,6 +252,15 @@ static void retransmit(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
 	update(ike, sa);
 }
 
+static void keepalive(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
+{
+	kt_tstamp period = keepalive_period(sa);
+	if (period)
+		kt_ike_natt_keepalive(ike, sa);
+	sa->t_keepalive = period ? now + period : KT_TSTAMP_NEVER;
+	update(ike, sa);
+}
+
 static void expire(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
 {
 	if (sa->t_half_open <= now) {
@@ -240,7 +274,9 @@ static void expire(struct kt_ike *ike, struct ike_sa *sa, kt_tstamp now)
 		sa->t_resp_free = KT_TSTAMP_NEVER;
 		update(ike, sa);
 	}
-	if (sa->t_retransmit <= now)
+	if (sa->t_keepalive <= now)
+		keepalive(ike, sa, now);
+	if (sa->t_retransmit <= now) /* last: it may end the SA */
 		retransmit(ike, sa, now);
 }
 

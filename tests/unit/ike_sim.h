@@ -1,11 +1,12 @@
 /* A simulated network for IKE engine tests: two engines (side 0 the
  * initiator at 192.0.2.1, side 1 the responder at 192.0.2.2) exchange
  * datagrams through a queue with configurable loss, duplication, reordering
- * and an optional NAT in front of side 0, on a fake clock advanced to the
- * next delivery or the next engine deadline. Events are recorded per side
- * and CHILD_SAs installed into a kt_sad per side, so tests can pass ESP
- * both ways. Every function is static inline so each test file takes what
- * it uses. */
+ * and optional NATs: one in front of side 0 (a NAPT whose port mapping can
+ * change), one in front of side 1 (a port forward), on a fake clock advanced
+ * to the next delivery or the next engine deadline. NAT keepalives are
+ * recorded, not delivered. Events are recorded per side and CHILD_SAs
+ * installed into a kt_sad per side, so tests can pass ESP both ways. Every
+ * function is static inline so each test file takes what it uses. */
 #ifndef KT_TEST_IKE_SIM_H
 #define KT_TEST_IKE_SIM_H
 
@@ -25,8 +26,10 @@
 #define SIM_REORDER_SPREAD (40 * KT_MILLISECONDS)
 #define SIM_ADDR_A "192.0.2.1"
 #define SIM_ADDR_B "192.0.2.2"
-#define SIM_ADDR_NAT "198.51.100.77"
-#define SIM_NAT_PORT_SHIFT 10000
+#define SIM_ADDR_NAT "198.51.100.77"   /* side 0's NAT: source address */
+#define SIM_ADDR_NAT_R "203.0.113.9"   /* side 1's NAT: forwards 500, 4500 to side 1 */
+#define SIM_NAT_PORT_SHIFT 10000       /* side 0's NAT: initial port mapping */
+#define SIM_MAX_KEEPALIVE 64
 
 struct sim_ev {
 	uint8_t type, level;
@@ -39,6 +42,17 @@ struct sim_ev {
 	bool encap, esn;
 	char proposal[96];
 	kt_tstamp at;
+	struct kt_ike_endpoint local, remote;  /* PEER_MOVED */
+	struct kt_ike_endpoint out_src, out_dst; /* CHILD_UP: the outbound SA's outer
+						    addresses and UDP ports */
+	struct kt_ts lts, rts;                 /* CHILD_UP: the first selectors */
+	size_t n_lts, n_rts;
+};
+
+/* A NAT keepalive a side sent. */
+struct sim_keepalive {
+	kt_tstamp at;
+	struct kt_ike_endpoint local, remote;
 };
 
 struct sim_side {
@@ -50,7 +64,9 @@ struct sim_side {
 	size_t n_ev;
 	uint32_t last_req_id; /* highest request message ID this side sent */
 	bool sent_req;
-	size_t n_sent;        /* datagrams sent */
+	size_t n_sent;        /* datagrams sent (keepalives aside) */
+	struct sim_keepalive ka[SIM_MAX_KEEPALIVE];
+	size_t n_ka;          /* keepalives sent (the first SIM_MAX_KEEPALIVE kept) */
 };
 
 struct sim_pkt {
@@ -73,6 +89,10 @@ struct sim {
 	unsigned loss, dup, reorder; /* percent */
 	bool drop_all;
 	bool nat;                    /* side 0 is behind a NAT */
+	uint16_t nat_shift;          /* its port mapping: port + shift (change
+					it to model a new mapping: the old
+					one then drops what it gets) */
+	bool nat_r;                  /* side 1 is behind a port forward */
 	struct sim_pkt *q;
 	sim_tap tap;
 	void *tap_arg;
@@ -110,6 +130,8 @@ struct sim_opt {
 	const char *lts_i, *rts_i, *lts_r, *rts_r;
 	const char *extra_i, *extra_r;              /* more sections */
 	const char *remote_r;                       /* responder's remote (default A) */
+	const char *remote_i;                       /* initiator's remote (default B) */
+	const char *peer_i, *peer_r;                /* more lines for the [peer] section */
 };
 
 #define SIM_PSK "psk = \"sim-psk-0123456789-abcdefghij\"\n"
@@ -130,11 +152,12 @@ static inline void sim_conf_text(char *buf, size_t len, const struct sim_opt *o,
 	snprintf(buf, len,
 		 "[daemon]\nsocket = /nonexistent/%s.sock\nlog-level = debug\n"
 		 "[peer %s]\n%s%s%s\nremote = %s\n%s%s%s\nremote-id = %s\n%sike = %s\n"
-		 "nat-t = %s\n"
+		 "nat-t = %s\n%s"
 		 "[child %s/net]\nmode = %s\nlocal-ts = %s\nremote-ts = %s\n%s%s = %s\n%s",
 		 responder ? "b" : "a", responder ? "a" : "b", bare ? "#" : "", "local = ",
 		 responder ? SIM_ADDR_B : SIM_ADDR_A,
-		 responder ? (o->remote_r ? o->remote_r : SIM_ADDR_A) : SIM_ADDR_B, bare ? "#" : "",
+		 responder ? (o->remote_r ? o->remote_r : SIM_ADDR_A) : (o->remote_i ? o->remote_i : SIM_ADDR_B),
+		 bare ? "#" : "",
 		 "local-id = ",
 		 bare ? "" : responder ? (o->local_id_r ? o->local_id_r : "@b.example")
 				       : (o->local_id_i ? o->local_id_i : "@a.example"),
@@ -142,6 +165,7 @@ static inline void sim_conf_text(char *buf, size_t len, const struct sim_opt *o,
 			   : (o->remote_id_i ? o->remote_id_i : "@b.example"),
 		 responder ? (o->psk_r ? o->psk_r : SIM_PSK) : (o->psk_i ? o->psk_i : SIM_PSK), ike,
 		 responder ? (o->nat_t_r ? o->nat_t_r : "auto") : (o->nat_t_i ? o->nat_t_i : "auto"),
+		 responder ? (o->peer_r ? o->peer_r : "") : (o->peer_i ? o->peer_i : ""),
 		 responder ? "a" : "b", mode, lts, rts, o->proto_line ? o->proto_line : "",
 		 o->proto_line && strstr(o->proto_line, "= ah") && !strstr(o->proto_line, "ah+esp") ? "ah" : "esp",
 		 esp, responder ? (o->extra_r ? o->extra_r : "") : (o->extra_i ? o->extra_i : ""));
@@ -169,6 +193,7 @@ static inline void sim_init(struct sim *s, const struct sim_opt *o, uint64_t see
 	memset(s, 0, sizeof(*s));
 	s->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
 	s->now = 1000 * KT_SECONDS;
+	s->nat_shift = SIM_NAT_PORT_SHIFT;
 	sim_conf_text(ta, sizeof(ta), o, false);
 	sim_conf_text(tb, sizeof(tb), o, true);
 	sim_side_init(s, 0, ta, SIM_ADDR_A, set_i);
@@ -212,6 +237,27 @@ static inline void sim_uninstall(struct sim_side *sd, const struct kt_ike_event 
 		kt_sad_remove(sd->sad, out);
 }
 
+/* Endpoints and selectors of PEER_MOVED and CHILD_UP events. */
+static inline void sim_note_child(struct sim_ev *r, const struct kt_ike_event *ev)
+{
+	r->local = ev->local;
+	r->remote = ev->remote;
+	const struct kt_ike_child_sa *cs = &ev->child_sa;
+	for (size_t i = 0; i < cs->n_sa; i++) {
+		const struct kt_sa_params *p = &cs->sa[i];
+		if (p->dir != KT_DIR_OUT)
+			continue;
+		r->out_src = (struct kt_ike_endpoint){ .addr = p->src, .port = p->encap_sport };
+		r->out_dst = (struct kt_ike_endpoint){ .addr = p->dst, .port = p->encap_dport };
+	}
+	r->n_lts = cs->n_local_ts;
+	r->n_rts = cs->n_remote_ts;
+	if (cs->n_local_ts)
+		r->lts = cs->local_ts[0];
+	if (cs->n_remote_ts)
+		r->rts = cs->remote_ts[0];
+}
+
 static inline void sim_drain_events(struct sim *s)
 {
 	for (int i = 0; i < 2; i++) {
@@ -240,6 +286,7 @@ static inline void sim_drain_events(struct sim *s)
 				r->encap = ev.child_sa.encap;
 				r->esn = ev.child_sa.n_sa ? ev.child_sa.sa[0].esn : false;
 				snprintf(r->proposal, sizeof(r->proposal), "%s", ev.child_sa.proposal);
+				sim_note_child(r, &ev);
 			}
 			if (ev.type == KT_IKE_EV_CHILD_UP)
 				sim_install(sd, &ev);
@@ -306,21 +353,50 @@ static inline void sim_enqueue(struct sim *s, int to, const struct kt_ike_endpoi
 	*pp = p;
 }
 
-/* The NAT in front of side 0 rewrites its source going out, and the
- * destination of what comes back. */
-static inline void sim_nat(struct sim *s, int from, struct kt_ike_endpoint *src, struct kt_ike_endpoint *dst)
+static inline struct kt_addr sim_addr(const char *text)
 {
-	struct kt_addr nat;
-	kt_addr_parse(&nat, SIM_ADDR_NAT);
-	if (!s->nat)
-		return;
-	if (from == 0) {
+	struct kt_addr a;
+	assert_int_equal(kt_addr_parse(&a, text), 0);
+	return a;
+}
+
+/* The NAT in front of side 0 rewrites its source going out, and the
+ * destination of what comes back through its current mapping (anything
+ * else sent to it is dropped: returns false). The port forward in front of
+ * side 1 rewrites its source address going out and its own address as
+ * destination coming in. */
+static inline bool sim_nat(struct sim *s, int from, struct kt_ike_endpoint *src, struct kt_ike_endpoint *dst)
+{
+	struct kt_addr nat = sim_addr(SIM_ADDR_NAT), nat_r = sim_addr(SIM_ADDR_NAT_R);
+	if (s->nat && from == 0) {
 		src->addr = nat;
-		src->port = (uint16_t)(src->port + SIM_NAT_PORT_SHIFT);
-	} else if (kt_addr_equal(&dst->addr, &nat)) {
+		src->port = (uint16_t)(src->port + s->nat_shift);
+	} else if (s->nat && kt_addr_equal(&dst->addr, &nat)) {
+		uint16_t port = (uint16_t)(dst->port - s->nat_shift);
+		if (port != KT_IKE_PORT && port != KT_IKE_NATT_PORT)
+			return false; /* no such mapping (any more) */
 		dst->addr = s->s[0].addr;
-		dst->port = (uint16_t)(dst->port - SIM_NAT_PORT_SHIFT);
+		dst->port = port;
 	}
+	if (s->nat_r && from == 1)
+		src->addr = nat_r;
+	else if (s->nat_r && kt_addr_equal(&dst->addr, &nat_r))
+		dst->addr = s->s[1].addr;
+	return true;
+}
+
+/* A NAT keepalive (RFC 3948 §2.3): recorded, never delivered. */
+static inline bool sim_keepalive(struct sim *s, struct sim_side *sd, const struct kt_ike_dgram *d,
+				 const uint8_t *buf, size_t n)
+{
+	if (n != 1 || buf[0] != 0xff)
+		return false;
+	assert_false(d->marker);
+	assert_int_equal(d->local.port, KT_IKE_NATT_PORT);
+	if (sd->n_ka < SIM_MAX_KEEPALIVE)
+		sd->ka[sd->n_ka] = (struct sim_keepalive){ .at = s->now, .local = d->local, .remote = d->remote };
+	sd->n_ka++;
+	return true;
 }
 
 static inline void sim_note_request(struct sim_side *sd, const uint8_t *data, size_t len)
@@ -342,6 +418,8 @@ static inline void sim_flush(struct sim *s)
 		int len;
 		while ((len = kt_ike_next_dgram(sd->ike, &d, buf, sizeof(buf))) > 0) {
 			size_t n = (size_t)len;
+			if (sim_keepalive(s, sd, &d, buf, n))
+				continue;
 			sd->n_sent++;
 			assert_int_equal(d.marker, d.local.port == KT_IKE_NATT_PORT);
 			sim_note_request(sd, buf, n);
@@ -352,7 +430,8 @@ static inline void sim_flush(struct sim *s)
 			struct kt_ike_endpoint src = d.local, dst = d.remote;
 			if (src.addr.version == 0)
 				src.addr = sd->addr;
-			sim_nat(s, i, &src, &dst);
+			if (!sim_nat(s, i, &src, &dst))
+				continue;
 			int copies = sim_chance(s, s->dup) ? 2 : 1;
 			for (int c = 0; c < copies; c++) {
 				kt_tstamp at = s->now + SIM_LATENCY;
@@ -562,6 +641,24 @@ static inline size_t sim_packet(uint8_t *p, const char *src, const char *dst, si
 	return 28 + payload;
 }
 
+/* The NATs rewrite the outer IPv4 and UDP header of ESP in UDP from `from`. */
+static inline void sim_nat_outer(struct sim *s, int from, uint8_t *o, size_t len, struct kt_ip_info *ip)
+{
+	struct kt_ike_endpoint src = { .addr = { .version = 4 } }, dst = { .addr = { .version = 4 } };
+	memcpy(src.addr.bytes, o + 12, 4);
+	memcpy(dst.addr.bytes, o + 16, 4);
+	src.port = (uint16_t)(o[ip->hdr_len] << 8 | o[ip->hdr_len + 1]);
+	dst.port = (uint16_t)(o[ip->hdr_len + 2] << 8 | o[ip->hdr_len + 3]);
+	assert_true(sim_nat(s, from, &src, &dst));
+	memcpy(o + 12, src.addr.bytes, 4);
+	memcpy(o + 16, dst.addr.bytes, 4);
+	sim_put16(o + ip->hdr_len, src.port);
+	sim_put16(o + ip->hdr_len + 2, dst.port);
+	sim_put16(o + ip->hdr_len + 6, 0); /* no UDP checksum (RFC 3948 §2.1 allows it) */
+	kt_ip4_set_csum(o);
+	assert_int_equal(kt_ip_parse(o, len, ip), 0);
+}
+
 /* Seal an inner packet with `from`'s outbound SA spi_out and open it with
  * the other side's SAD; the result must equal the original. */
 static inline void sim_pass(struct sim *s, int from, uint32_t spi_out, bool ah, const char *src,
@@ -577,16 +674,8 @@ static inline void sim_pass(struct sim *s, int from, uint32_t spi_out, bool ah, 
 	assert_int_equal(ah ? kt_ah_seal(s->s[from].sad, out, &pkt) : kt_esp_seal(s->s[from].sad, out, &pkt), 0);
 	struct kt_ip_info ip;
 	assert_int_equal(kt_ip_parse(kt_pkt_data(&pkt), pkt.len, &ip), 0);
-	if (s->nat && from == 1 && ip.proto == KT_IPPROTO_UDP) {
-		/* the NAT maps the outer destination back to side 0 */
-		uint8_t *o = kt_pkt_data(&pkt);
-		memcpy(o + 16, s->s[0].addr.bytes, 4);
-		sim_put16(o + ip.hdr_len + 2, (uint16_t)(((o[ip.hdr_len + 2] << 8) | o[ip.hdr_len + 3]) -
-							SIM_NAT_PORT_SHIFT));
-		sim_put16(o + ip.hdr_len + 6, 0);
-		kt_ip4_set_csum(o);
-		assert_int_equal(kt_ip_parse(o, pkt.len, &ip), 0);
-	}
+	if (ip.proto == KT_IPPROTO_UDP)
+		sim_nat_outer(s, from, kt_pkt_data(&pkt), pkt.len, &ip);
 	struct kt_sa *in = NULL;
 	int rc = ah ? kt_ah_open(s->s[1 - from].sad, &pkt, &ip, &in)
 		    : kt_esp_open(s->s[1 - from].sad, &pkt, &ip, ip.proto == KT_IPPROTO_UDP, &in);

@@ -96,6 +96,7 @@ static void test_design_example(void **state)
 	assert_false(peer->legacy);
 	assert_int_equal(peer->rekey_time, 4 * 3600);
 	assert_int_equal(peer->life_time, 4 * 3600 + 24 * 60);
+	assert_int_equal(peer->keepalive, 20); /* RFC 3948 §2.3's usual 20 s */
 
 	assert_int_equal(conf->n_children, 1);
 	assert_int_equal(peer->n_children, 1);
@@ -172,6 +173,43 @@ static void test_defaults(void **state)
 	assert_int_equal(conf->n_peers, 0);
 	assert_int_equal(conf->daemon.log_level, KT_CONF_LOG_INFO);
 	kt_conf_free(conf);
+}
+
+/* keepalive: a DURATION per peer; 0 turns NAT keepalives off. */
+static void test_keepalive(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line;
+		uint32_t seconds;
+	} cases[] = { { "", 20 }, { "keepalive = 0\n", 0 }, { "keepalive = 45\n", 45 },
+		      { "keepalive = 2m\n", 120 }, { "keepalive = 1h\n", 3600 } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "[peer p]\nremote = 192.0.2.2\npsk = \"01234567890123456789\"\n%s",
+			 cases[i].line);
+		struct kt_conf *conf = parse_ok(text);
+		assert_int_equal(conf->peers[0]->keepalive, cases[i].seconds);
+		kt_conf_free(conf);
+	}
+}
+
+/* [daemon] workers: auto when absent, "0" and "2" as written. */
+static void test_workers(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		uint8_t workers;
+	} cases[] = { { "", KT_CONF_WORKERS_AUTO },
+		      { "[daemon]\nworkers = auto\n", KT_CONF_WORKERS_AUTO },
+		      { "[daemon]\nworkers = 0\n", KT_CONF_WORKERS_NONE },
+		      { "[daemon]\nworkers = 2\n", KT_CONF_WORKERS_TWO } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kt_conf *conf = parse_ok(cases[i].text);
+		assert_int_equal(conf->daemon.workers, cases[i].workers);
+		kt_conf_free(conf);
+	}
 }
 
 static void test_responder_and_options(void **state)
@@ -469,6 +507,10 @@ static const struct bad_case bad[] = {
 	  "kotetsu.conf:8: life-time (1800s) must be longer than rekey-time (3600s)" },
 	{ PEER "rekey-time = 5x\n", "kotetsu.conf:4: bad rekey-time '5x': expected seconds, or a "
 				    "number with s, m, h or d (at most 366d)" },
+	{ PEER "keepalive = often\n", "kotetsu.conf:4: bad keepalive 'often': expected seconds, or a "
+				       "number with s, m, h or d (at most 366d)" },
+	{ PEER "keepalive = 20s\nkeepalive = 30s\n",
+	  "kotetsu.conf:5: 'keepalive' is given twice in [peer p] (first on line 4)" },
 	{ PEER "life-time = 367d\n", "kotetsu.conf:4: bad life-time '367d': expected seconds, or a "
 				     "number with s, m, h or d (at most 366d)" },
 	{ PEER "remote = 192.0.2.3\n", "kotetsu.conf:4: 'remote' is given twice in [peer p] (first "
@@ -528,6 +570,8 @@ static const struct bad_case bad[] = {
 	{ "[daemon]\nlog-level = loud\n", "kotetsu.conf:2: bad log-level 'loud': expected error | warn | "
 					  "info | debug" },
 	{ "[daemon]\nlog-level = info\x01\n", "kotetsu.conf:2: control character 0x01 in the line" },
+	{ "[daemon]\nworkers = 4\n", "kotetsu.conf:2: bad workers '4': expected auto | 0 | 2" },
+	{ "[daemon]\nworkers = 1\n", "kotetsu.conf:2: bad workers '1': expected auto | 0 | 2" },
 };
 
 static void test_errors(void **state)
@@ -662,6 +706,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_design_example),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_workers),
 		cmocka_unit_test(test_responder_and_options),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_psk_forms),

@@ -2,9 +2,10 @@
  * establishment for a matrix of IKE and ESP/AH transform sets, both modes,
  * ESN on and off, with both sides' events compared and real ESP/AH packets
  * passed both ways through the CHILD_SAs they installed; the log lines and
- * status a person reads; NAT detection and the move to port 4500; further
- * CHILD_SAs through CREATE_CHILD_SA; Delete from either side. Failures,
- * loss and hostile input are in test_ike_exchanges.c. */
+ * status a person reads; NAT detection and the move to port 4500, NAT
+ * keepalives, following the peer's new NAT mapping, transport mode through
+ * NAT; further CHILD_SAs through CREATE_CHILD_SA; Delete from either side.
+ * Failures, loss and hostile input are in test_ike_exchanges.c. */
 #include "tests/unit/ike_sim.h"
 
 static uint64_t seed;
@@ -34,6 +35,7 @@ struct status {
 	size_t n, children;
 	bool nat_local, nat_remote;
 	uint16_t lport, rport;
+	struct kt_ike_endpoint local, remote;
 	char child_state[16];
 };
 
@@ -50,6 +52,8 @@ static void status_cb(const struct kt_ike_sa_info *in, void *arg)
 	st->nat_remote = in->nat_remote;
 	st->lport = in->local.port;
 	st->rport = in->remote.port;
+	st->local = in->local;
+	st->remote = in->remote;
 	if (in->n_children)
 		snprintf(st->child_state, sizeof(st->child_state), "%s", in->children[0].state);
 }
@@ -265,6 +269,350 @@ static const char second_child_i[] = "[child b/more]\nlocal-ts = 10.1.1.0/24\nre
 static const char second_child_r[] = "[child a/more]\nlocal-ts = 10.2.0.0/16\nremote-ts = 10.1.0.0/16\n"
 				     "esp = aes256gcm16-x25519-ecp256\n";
 
+/* ---- NAT keepalives, the peer's new mapping, transport mode (RFC 3948 §2.3,
+ * RFC 7296 §2.23, §2.23.1) ---- */
+
+static struct kt_ike_endpoint ep(const char *addr, uint16_t port)
+{
+	return (struct kt_ike_endpoint){ .addr = sim_addr(addr), .port = port };
+}
+
+static void expect_ep(const struct kt_ike_endpoint *e, const char *addr, uint16_t port)
+{
+	char got[48];
+	kt_addr_format(&e->addr, got, sizeof(got));
+	if (strcmp(got, addr) || e->port != port)
+		fail_msg("endpoint %s:%u, expected %s:%u", got, e->port, addr, port);
+}
+
+/* A single-host selector of addr. */
+static void expect_host(const struct kt_ts *t, const char *addr)
+{
+	struct kt_addr a = sim_addr(addr);
+	char got[48];
+	if (!kt_addr_equal(&t->start, &a) || !kt_addr_equal(&t->end, &a))
+		fail_msg("selector starts at %s, expected the host %s", kt_addr_format(&t->start, got,
+										   sizeof(got)), addr);
+}
+
+/* Run the network until `at`. */
+static void run_until(struct sim *s, kt_tstamp at)
+{
+	if (at > s->now)
+		sim_run(s, at - s->now, NULL, NULL);
+}
+
+static uint64_t stat_keepalives(const struct sim *s, int side, uint64_t *tx)
+{
+	struct kt_ike_stats st;
+	kt_ike_get_stats(s->s[side].ike, &st);
+	if (tx)
+		*tx = st.tx;
+	return st.keepalives;
+}
+
+/* The side behind the NAT sends a keepalive every 20 s (the default) from
+ * its port 4500 to the peer's, only while the IKE SA is up; the other side
+ * sends none; they are no IKE messages (tx does not count them). */
+static void test_nat_keepalive(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any" };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	sim_connect(&s, 5 * KT_SECONDS);
+	assert_true(sim_both_up(&s, NULL));
+	assert_int_equal(s.s[0].n_ka, 0); /* none during the handshake */
+	kt_tstamp up = sim_find(&s, 0, KT_IKE_EV_IKE_UP, 0)->at;
+	uint64_t tx0, tx1;
+	stat_keepalives(&s, 0, &tx0);
+	run_until(&s, up + 65 * KT_SECONDS);
+	assert_int_equal(s.s[0].n_ka, 3);
+	for (size_t k = 0; k < 3; k++) {
+		assert_int_equal(s.s[0].ka[k].at, up + (k + 1) * 20 * KT_SECONDS);
+		expect_ep(&s.s[0].ka[k].local, SIM_ADDR_A, KT_IKE_NATT_PORT);
+		expect_ep(&s.s[0].ka[k].remote, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	}
+	assert_int_equal(s.s[1].n_ka, 0);
+	assert_int_equal(stat_keepalives(&s, 0, &tx1), 3);
+	assert_int_equal(tx1, tx0);
+	assert_int_equal(stat_keepalives(&s, 1, NULL), 0);
+	/* The SA goes, and its keepalives with it. */
+	assert_int_equal(kt_ike_terminate(s.s[0].ike, s.now, "b", NULL), 0);
+	sim_run(&s, 2 * KT_SECONDS, sim_settled, NULL);
+	assert_int_equal(sim_n_sas(&s, 0), 0);
+	run_until(&s, s.now + 120 * KT_SECONDS);
+	assert_int_equal(s.s[0].n_ka, 3);
+	sim_free(&s);
+}
+
+/* Who sends keepalives: only a side behind a NAT, at its own interval. */
+static void test_keepalive_who_and_when(void **state)
+{
+	(void)state;
+	struct {
+		bool nat, nat_r;
+		const char *nat_t_i, *peer_i, *peer_r;
+		size_t ka_i, ka_r; /* within 61 s of IKE_UP */
+	} cases[] = {
+		{ true, false, "auto", NULL, NULL, 3, 0 },
+		{ true, false, "auto", "keepalive = 0\n", NULL, 0, 0 },     /* turned off */
+		{ true, false, "auto", "keepalive = 7s\n", NULL, 8, 0 },
+		{ false, false, "force", NULL, NULL, 0, 0 },               /* UDP, but no NAT */
+		{ false, false, "auto", NULL, NULL, 0, 0 },
+		{ true, false, "off", NULL, NULL, 0, 0 },                  /* nothing detected */
+		{ false, true, "auto", NULL, "keepalive = 10s\n", 0, 6 },  /* the responder is behind it */
+		{ true, true, "auto", NULL, NULL, 3, 3 },                  /* both are */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sim s;
+		struct sim_opt o = { .remote_r = "any", .remote_i = cases[i].nat_r ? SIM_ADDR_NAT_R : NULL,
+				     .nat_t_i = cases[i].nat_t_i, .peer_i = cases[i].peer_i,
+				     .peer_r = cases[i].peer_r };
+		sim_init(&s, &o, seed + i, NULL, NULL);
+		s.nat = cases[i].nat;
+		s.nat_r = cases[i].nat_r;
+		sim_connect(&s, 5 * KT_SECONDS);
+		if (!sim_both_up(&s, NULL)) {
+			sim_dump_logs(&s);
+			fail_msg("case %zu did not come up", i);
+		}
+		run_until(&s, sim_find(&s, 0, KT_IKE_EV_IKE_UP, 0)->at + 61 * KT_SECONDS);
+		if (s.s[0].n_ka != cases[i].ka_i || s.s[1].n_ka != cases[i].ka_r)
+			fail_msg("case %zu: %zu and %zu keepalives, expected %zu and %zu", i, s.s[0].n_ka,
+				 s.s[1].n_ka, cases[i].ka_i, cases[i].ka_r);
+		assert_int_equal(stat_keepalives(&s, 1, NULL), cases[i].ka_r);
+		if (cases[i].ka_r) {
+			expect_ep(&s.s[1].ka[0].local, SIM_ADDR_B, KT_IKE_NATT_PORT);
+			expect_ep(&s.s[1].ka[0].remote, cases[i].nat ? SIM_ADDR_NAT : SIM_ADDR_A,
+				  KT_IKE_NATT_PORT + (cases[i].nat ? SIM_NAT_PORT_SHIFT : 0));
+		}
+		sim_free(&s);
+	}
+}
+
+static void reload_side0(struct sim *s, const struct sim_opt *o)
+{
+	char text[4096];
+	sim_conf_text(text, sizeof(text), o, false);
+	struct kt_conf *c = sim_parse(text);
+	assert_int_equal(kt_ike_set_conf(s->s[0].ike, s->now, c), 0);
+	kt_conf_free(s->s[0].conf);
+	s->s[0].conf = c;
+}
+
+/* A reload starts, changes and stops keepalives of an SA that is up. */
+static void test_keepalive_reload(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any", .peer_i = "keepalive = 0\n" };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	sim_connect(&s, 5 * KT_SECONDS);
+	run_until(&s, s.now + 30 * KT_SECONDS);
+	assert_int_equal(s.s[0].n_ka, 0);
+	o.peer_i = "keepalive = 5s\n";
+	reload_side0(&s, &o);
+	kt_tstamp at = s.now;
+	run_until(&s, at + 11 * KT_SECONDS);
+	assert_int_equal(s.s[0].n_ka, 2);
+	assert_int_equal(s.s[0].ka[0].at, at + 5 * KT_SECONDS);
+	o.peer_i = "keepalive = 0\n";
+	reload_side0(&s, &o);
+	run_until(&s, s.now + 30 * KT_SECONDS);
+	assert_int_equal(s.s[0].n_ka, 2);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_IKE_DOWN), 0);
+	sim_free(&s);
+}
+
+/* The NAT in front of the initiator changes its mapping: the responder,
+ * not behind a NAT, follows the next authentic message (log line,
+ * PEER_MOVED); a CHILD_SA created afterwards is sent to the new mapping,
+ * and so are the responder's own requests. */
+static void test_peer_moved_with_nat_mapping(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any", .extra_i = second_child_i, .extra_r = second_child_r };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "net", NULL), 0);
+	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_CHILD_UP), 1);
+	expect_ep(&sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 0)->out_dst, SIM_ADDR_NAT, 14500);
+	s.nat_shift = 20000; /* the NAT forgot the old mapping and made a new one */
+	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "more", NULL), 0);
+	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 1);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_PEER_MOVED), 0);
+	const struct sim_ev *mv = sim_find(&s, 1, KT_IKE_EV_PEER_MOVED, 0);
+	expect_ep(&mv->remote, SIM_ADDR_NAT, 24500);
+	expect_ep(&mv->local, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	assert_string_equal(mv->peer, "a");
+	assert_int_equal(mv->ike_id, sim_find(&s, 1, KT_IKE_EV_IKE_UP, 0)->ike_id);
+	const struct sim_ev *log = sim_log_has(&s, 1, "peer a: peer moved from 198.51.100.77:14500 to "
+						      "198.51.100.77:24500 (NAT mapping changed)", NULL);
+	assert_non_null(log);
+	assert_int_equal(log->level, KT_IKE_LOG_INFO);
+	struct status sb = status_of(&s, 1);
+	expect_ep(&sb.remote, SIM_ADDR_NAT, 24500);
+	/* The child created after the move goes to the new mapping. */
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_CHILD_UP), 2);
+	const struct sim_ev *b = sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 1);
+	assert_non_null(b);
+	assert_true(b->encap);
+	expect_ep(&b->out_dst, SIM_ADDR_NAT, 24500);
+	expect_ep(&b->out_src, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	/* The responder's own request reaches the initiator at once. */
+	assert_int_equal(kt_ike_terminate(s.s[1].ike, s.now, "a", "more"), 0);
+	sim_run(&s, 2 * KT_SECONDS, sim_settled, NULL);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_CHILD_DOWN), 1);
+	struct kt_ike_stats st;
+	kt_ike_get_stats(s.s[1].ike, &st);
+	assert_int_equal(st.retransmits, 0);
+	sim_free(&s);
+}
+
+/* kt_ike_peer_seen: ESP from a new place moves an SA that may follow
+ * (established, in UDP, not behind a NAT), nothing else. */
+static void test_peer_seen(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any", .extra_i = second_child_i, .extra_r = second_child_r };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "net", NULL), 0);
+	struct kt_ike_endpoint b2 = ep(SIM_ADDR_B, 4501), n2 = ep(SIM_ADDR_NAT, 14501);
+	assert_int_equal(kt_ike_peer_seen(s.s[0].ike, s.now, 1, &b2), 0); /* not established */
+	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
+	uint64_t id0 = sim_find(&s, 0, KT_IKE_EV_IKE_UP, 0)->ike_id;
+	uint64_t id1 = sim_find(&s, 1, KT_IKE_EV_IKE_UP, 0)->ike_id;
+	struct kt_ike_endpoint same = ep(SIM_ADDR_NAT, 14500), v6 = ep("2001:db8::1", 14500);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1 + 100, &n2), KT_ERR_NOT_FOUND);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, NULL), KT_ERR_INVAL);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, &same), 0);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, &v6), 0);
+	assert_int_equal(kt_ike_peer_seen(s.s[0].ike, s.now, id0, &b2), 0); /* behind the NAT */
+	sim_drain_events(&s);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_PEER_MOVED) + sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 0);
+	struct status st0 = status_of(&s, 0);
+	expect_ep(&st0.remote, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	/* The NAT's mapping moved to 14501: ESP from there moves the responder. */
+	s.nat_shift = 10001;
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, &n2), 1);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, &n2), 0);
+	sim_drain_events(&s);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 1);
+	const struct sim_ev *mv = sim_find(&s, 1, KT_IKE_EV_PEER_MOVED, 0);
+	expect_ep(&mv->remote, SIM_ADDR_NAT, 14501);
+	expect_ep(&mv->local, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	assert_int_equal(mv->ike_id, id1);
+	assert_non_null(sim_log_has(&s, 1, "peer moved from 198.51.100.77:14500 to 198.51.100.77:14501", NULL));
+	struct status st1 = status_of(&s, 1);
+	expect_ep(&st1.remote, SIM_ADDR_NAT, 14501);
+	/* A child created now is installed toward the new mapping. */
+	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "more", NULL), 0);
+	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
+	const struct sim_ev *b = sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 1);
+	assert_non_null(b);
+	expect_ep(&b->out_dst, SIM_ADDR_NAT, 14501);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 1);
+	/* Gone: unknown. */
+	assert_int_equal(kt_ike_terminate(s.s[1].ike, s.now, "a", NULL), 0);
+	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_IKE_DOWN), 1);
+	assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, id1, &n2), KT_ERR_NOT_FOUND);
+	sim_free(&s);
+}
+
+/* Without UDP encapsulation nobody follows ESP; with nat-t = force and no
+ * NAT, neither side is behind one, so both may. */
+static void test_peer_seen_nat_t_modes(void **state)
+{
+	(void)state;
+	struct {
+		const char *nat_t;
+		int moved;
+	} cases[] = { { "auto", 0 }, { "force", 1 } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sim s;
+		struct sim_opt o = { .nat_t_i = cases[i].nat_t };
+		sim_init(&s, &o, seed, NULL, NULL);
+		sim_connect(&s, 5 * KT_SECONDS);
+		assert_true(sim_both_up(&s, NULL));
+		struct kt_ike_endpoint a2 = ep(SIM_ADDR_A, 4501), b2 = ep(SIM_ADDR_B, 4501);
+		assert_int_equal(kt_ike_peer_seen(s.s[1].ike, s.now, sim_find(&s, 1, KT_IKE_EV_IKE_UP, 0)->ike_id,
+						  &a2), cases[i].moved);
+		assert_int_equal(kt_ike_peer_seen(s.s[0].ike, s.now, sim_find(&s, 0, KT_IKE_EV_IKE_UP, 0)->ike_id,
+						  &b2), cases[i].moved);
+		sim_drain_events(&s);
+		assert_int_equal(sim_count(&s, 0, KT_IKE_EV_PEER_MOVED), (size_t)cases[i].moved);
+		assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), (size_t)cases[i].moved);
+		sim_free(&s);
+	}
+}
+
+/* RFC 7296 §2.23.1: transport mode with dynamic selectors through a NAT in
+ * front of either side or both. Each side installs its own view: the
+ * addresses its IP headers carry. */
+static void test_transport_through_nat(void **state)
+{
+	(void)state;
+	struct {
+		bool nat, nat_r, ports;
+	} cases[] = { { true, false, false }, { false, true, false }, { true, true, false }, { true, false, true } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool nat = cases[i].nat, nat_r = cases[i].nat_r, ports = cases[i].ports;
+		struct sim s;
+		struct sim_opt o = { .mode = "transport", .remote_r = "any",
+				     .remote_i = nat_r ? SIM_ADDR_NAT_R : NULL };
+		if (ports) { /* proto and ports survive the substitution */
+			o.lts_i = o.rts_r = "dynamic[tcp]";
+			o.rts_i = o.lts_r = "dynamic[tcp/22]";
+		}
+		sim_init(&s, &o, seed + i, NULL, NULL);
+		s.nat = nat;
+		s.nat_r = nat_r;
+		sim_connect(&s, 5 * KT_SECONDS);
+		if (!sim_both_up(&s, NULL)) {
+			sim_dump_logs(&s);
+			fail_msg("case %zu did not come up", i);
+		}
+		check_pair(&s, 0);
+		const struct sim_ev *a = sim_find(&s, 0, KT_IKE_EV_CHILD_UP, 0);
+		const struct sim_ev *b = sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 0);
+		assert_int_equal(a->mode, KT_MODE_TRANSPORT);
+		assert_true(a->encap);
+		const char *b_seen = nat_r ? SIM_ADDR_NAT_R : SIM_ADDR_B, *a_seen = nat ? SIM_ADDR_NAT : SIM_ADDR_A;
+		expect_host(&a->lts, SIM_ADDR_A);
+		expect_host(&a->rts, b_seen);
+		expect_ep(&a->out_dst, b_seen, KT_IKE_NATT_PORT);
+		expect_host(&b->lts, SIM_ADDR_B);
+		expect_host(&b->rts, a_seen);
+		expect_ep(&b->out_dst, a_seen, KT_IKE_NATT_PORT + (nat ? SIM_NAT_PORT_SHIFT : 0));
+		assert_int_equal(a->n_lts, 1);
+		assert_int_equal(b->n_rts, 1);
+		if (nat)
+			assert_non_null(sim_log_has(&s, 1, "transport mode through NAT: TSi 192.0.2.1 taken as "
+							   "198.51.100.77", NULL));
+		if (nat_r)
+			assert_non_null(sim_log_has(&s, 1, "transport mode through NAT: TSr 203.0.113.9 taken as "
+							   "192.0.2.2", NULL));
+		if (ports) {
+			assert_int_equal(b->lts.proto, 6);
+			assert_int_equal(b->lts.port_start, 22);
+			assert_int_equal(b->lts.port_end, 22);
+			assert_int_equal(b->rts.proto, 6);
+			assert_int_equal(b->rts.port_end, 65535);
+			assert_int_equal(a->rts.port_start, 22);
+		}
+		sim_free(&s);
+	}
+}
+
 static void test_create_child_sa(void **state)
 {
 	(void)state;
@@ -475,6 +823,13 @@ int main(void)
 		cmocka_unit_test(test_nat_detected),
 		cmocka_unit_test(test_nat_force_and_off),
 		cmocka_unit_test(test_ah_refused_across_nat),
+		cmocka_unit_test(test_nat_keepalive),
+		cmocka_unit_test(test_keepalive_who_and_when),
+		cmocka_unit_test(test_keepalive_reload),
+		cmocka_unit_test(test_peer_moved_with_nat_mapping),
+		cmocka_unit_test(test_peer_seen),
+		cmocka_unit_test(test_peer_seen_nat_t_modes),
+		cmocka_unit_test(test_transport_through_nat),
 		cmocka_unit_test(test_create_child_sa),
 		cmocka_unit_test(test_create_child_on_command),
 		cmocka_unit_test(test_child_from_responder),

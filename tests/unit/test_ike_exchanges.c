@@ -3,7 +3,9 @@
  * proposal (with both lists in the log), INVALID_KE_PAYLOAD retry, cookies
  * under a spoofed flood, loss with duplication and reordering, total loss
  * and its timing, messages the state does not allow, unknown critical
- * payloads, INVALID_MAJOR_VERSION, liveness and rekey requests. */
+ * payloads, INVALID_MAJOR_VERSION, liveness and rekey requests; peers that
+ * seem to move: only new, authentic requests move a host not behind a NAT,
+ * nothing moves a host behind one. */
 #include "tests/unit/ike_sim.h"
 
 #include "core/ike/codec.h"
@@ -643,6 +645,127 @@ static void test_garbage_dropped(void **state)
 	sim_free(&s);
 }
 
+/* ---- NAT: who follows a peer that moved (RFC 7296 §2.23) ---- */
+
+static uint8_t moved_req[KT_IKE_MAX_MSG];
+static size_t moved_req_len;
+
+/* Deliver every datagram side `from` queued to the other side's port 4500
+ * as if it came from src; the last one is kept in moved_req. */
+static void deliver_from(struct sim *s, int from, const struct kt_ike_endpoint *src)
+{
+	struct kt_ike_dgram d;
+	struct kt_ike_endpoint dst = { .addr = s->s[1 - from].addr, .port = KT_IKE_NATT_PORT };
+	int len;
+	while ((len = kt_ike_next_dgram(s->s[from].ike, &d, moved_req, sizeof(moved_req))) > 0) {
+		moved_req_len = (size_t)len;
+		kt_ike_recv(s->s[1 - from].ike, s->now, &dst, src, moved_req, moved_req_len);
+	}
+	sim_drain_events(s);
+}
+
+/* The one datagram `side` queued: where it goes. */
+static struct kt_ike_endpoint next_dest(struct sim *s, int side)
+{
+	static uint8_t buf[KT_IKE_MAX_MSG];
+	struct kt_ike_dgram d;
+	assert_true(kt_ike_next_dgram(s->s[side].ike, &d, buf, sizeof(buf)) > 0);
+	return d.remote;
+}
+
+static void expect_remote(const struct kt_ike_endpoint *e, const char *addr, uint16_t port)
+{
+	struct kt_addr a = sim_addr(addr);
+	assert_true(kt_addr_equal(&e->addr, &a));
+	assert_int_equal(e->port, port);
+}
+
+static void remote_cb(const struct kt_ike_sa_info *in, void *arg)
+{
+	*(struct kt_ike_endpoint *)arg = in->remote;
+}
+
+static struct kt_ike_endpoint sa_remote(const struct sim *s, int side)
+{
+	struct kt_ike_endpoint e = { 0 };
+	kt_ike_foreach(s->s[side].ike, remote_cb, &e);
+	return e;
+}
+
+/* A host behind a NAT does not follow its peer to a new address, however
+ * authentic the message: it answers there, but its own requests still go
+ * where the SA was set up. */
+static void test_behind_nat_does_not_follow(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any" };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	sim_connect(&s, 5 * KT_SECONDS);
+	assert_true(sim_both_up(&s, NULL));
+	assert_int_equal(kt_ike_terminate(s.s[1].ike, s.now, "a", "net"), 0);
+	struct kt_ike_endpoint elsewhere = { .addr = sim_addr("192.0.2.99"), .port = KT_IKE_NATT_PORT };
+	deliver_from(&s, 1, &elsewhere);
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_CHILD_DOWN), 1); /* the Delete was authentic */
+	assert_int_equal(sim_count(&s, 0, KT_IKE_EV_PEER_MOVED), 0);
+	struct kt_ike_endpoint r = sa_remote(&s, 0);
+	expect_remote(&r, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	assert_non_null(sim_log_has(&s, 0, "message from 192.0.2.99:4500, staying with 192.0.2.2:4500: "
+					   "we are behind a NAT", NULL));
+	struct kt_ike_endpoint answer = next_dest(&s, 0);
+	expect_remote(&answer, "192.0.2.99", KT_IKE_NATT_PORT);
+	assert_int_equal(kt_ike_terminate(s.s[0].ike, s.now, "b", NULL), 0);
+	struct kt_ike_endpoint req = next_dest(&s, 0);
+	expect_remote(&req, SIM_ADDR_B, KT_IKE_NATT_PORT);
+	sim_free(&s);
+}
+
+/* The side not behind the NAT follows a new, authentic request; neither a
+ * forged copy nor a replay of the last request (answered again where it
+ * came from) moves it. */
+static void test_follow_only_new_authentic_requests(void **state)
+{
+	(void)state;
+	struct sim s;
+	struct sim_opt o = { .remote_r = "any" };
+	sim_init(&s, &o, seed, NULL, NULL);
+	s.nat = true;
+	sim_connect(&s, 5 * KT_SECONDS);
+	assert_int_equal(kt_ike_terminate(s.s[0].ike, s.now, "b", "net"), 0);
+	/* a forged copy first: the ICV fails, nothing moves */
+	struct kt_ike_dgram d;
+	int len = kt_ike_next_dgram(s.s[0].ike, &d, moved_req, sizeof(moved_req));
+	assert_true(len > 0);
+	moved_req_len = (size_t)len;
+	struct kt_ike_endpoint b = { .addr = s.s[1].addr, .port = KT_IKE_NATT_PORT };
+	struct kt_ike_endpoint forged = { .addr = sim_addr(SIM_ADDR_NAT), .port = 29000 };
+	moved_req[moved_req_len - 1] ^= 1;
+	assert_int_equal(kt_ike_recv(s.s[1].ike, s.now, &b, &forged, moved_req, moved_req_len), KT_ERR_AUTH);
+	moved_req[moved_req_len - 1] ^= 1;
+	struct kt_ike_endpoint moved = { .addr = sim_addr(SIM_ADDR_NAT), .port = 30000 };
+	assert_int_equal(kt_ike_recv(s.s[1].ike, s.now, &b, &moved, moved_req, moved_req_len), 0);
+	sim_drain_events(&s);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 1);
+	struct kt_ike_endpoint r = sa_remote(&s, 1), answer = next_dest(&s, 1);
+	expect_remote(&r, SIM_ADDR_NAT, 30000);
+	expect_remote(&answer, SIM_ADDR_NAT, 30000);
+	/* the same request again, from elsewhere */
+	struct kt_ike_endpoint replay = { .addr = sim_addr(SIM_ADDR_NAT), .port = 31000 };
+	assert_int_equal(kt_ike_recv(s.s[1].ike, s.now, &b, &replay, moved_req, moved_req_len), 0);
+	sim_drain_events(&s);
+	answer = next_dest(&s, 1);
+	expect_remote(&answer, SIM_ADDR_NAT, 31000);
+	r = sa_remote(&s, 1);
+	expect_remote(&r, SIM_ADDR_NAT, 30000);
+	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_PEER_MOVED), 1);
+	struct kt_ike_stats st;
+	kt_ike_get_stats(s.s[1].ike, &st);
+	assert_int_equal(st.retransmits, 1);
+	assert_int_equal(st.dropped_auth, 1);
+	sim_free(&s);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -669,6 +792,8 @@ int main(void)
 		cmocka_unit_test(test_invalid_major_version),
 		cmocka_unit_test(test_rekey_answered_temporary_failure),
 		cmocka_unit_test(test_garbage_dropped),
+		cmocka_unit_test(test_behind_nat_does_not_follow),
+		cmocka_unit_test(test_follow_only_new_authentic_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
