@@ -9,6 +9,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -I.
 LDLIBS  := -lcrypto -linih
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TSAN    := -fsanitize=thread -fno-omit-frame-pointer
 
 CORE_SRC  := $(sort $(shell find core -name '*.c'))
 CORE_HDR  := $(sort $(shell find core -name '*.h'))
@@ -21,7 +22,7 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 CLI_SRC    := $(sort $(wildcard cli/*.c)) daemon/config.c daemon/pskfile.c daemon/jwipe.c
 BIN_HDR    := $(sort $(wildcard daemon/*.h cli/*.h))
-BIN_LDLIBS  = $(LDLIBS) -ljansson -lnftables -lmnl
+BIN_LDLIBS  = $(LDLIBS) -ljansson -lnftables -lmnl -pthread
 
 B := build
 CORE_OBJ      := $(CORE_SRC:%.c=$(B)/obj/%.o)
@@ -36,8 +37,12 @@ DAEMON_OBJ      := $(DAEMON_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ         := $(CLI_SRC:%.c=$(B)/obj/%.o)
 DAEMON_ASAN_OBJ := $(DAEMON_SRC:%.c=$(B)/asan/%.o)
 CLI_ASAN_OBJ    := $(CLI_SRC:%.c=$(B)/asan/%.o)
+# ThreadSanitizer build of the programs (make tsan): core included, since
+# the worker threads call it.
+TSAN_OBJ := $(sort $(CORE_SRC) $(DAEMON_SRC) $(CLI_SRC))
+TSAN_OBJ := $(TSAN_OBJ:%.c=$(B)/tsan-obj/%.o)
 
-.PHONY: all lib bins bins-asan tests tools fuzz bench check deps clean demo
+.PHONY: all lib bins bins-asan tsan tests tools fuzz bench check deps clean demo
 all: lib tools bins
 
 lib: $(B)/libkotetsu.a
@@ -46,6 +51,8 @@ tools: $(TOOLS)
 fuzz: $(FUZZERS)
 bins: $(B)/kotetsud $(B)/kotetsu
 bins-asan: $(B)/asan-bin/kotetsud $(B)/asan-bin/kotetsu
+# The tests run it with KOTETSU_BUILD=build/tsan.
+tsan: $(B)/tsan/kotetsud $(B)/tsan/kotetsu
 
 $(B)/libkotetsu.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -67,7 +74,11 @@ $(B)/fuzzobj/%.o: %.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
-$(DAEMON_OBJ) $(CLI_OBJ) $(DAEMON_ASAN_OBJ) $(CLI_ASAN_OBJ): $(BIN_HDR)
+$(B)/tsan-obj/%.o: %.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
+
+$(DAEMON_OBJ) $(CLI_OBJ) $(DAEMON_ASAN_OBJ) $(CLI_ASAN_OBJ) $(TSAN_OBJ): $(BIN_HDR)
 $(B)/kotetsud: $(DAEMON_OBJ) $(B)/libkotetsu.a
 	$(CC) $(CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libkotetsu.a $(BIN_LDLIBS)
 $(B)/kotetsu: $(CLI_OBJ) $(B)/libkotetsu.a
@@ -78,6 +89,12 @@ $(B)/asan-bin/kotetsud: $(DAEMON_ASAN_OBJ) $(B)/libkotetsu-asan.a
 $(B)/asan-bin/kotetsu: $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(CLI_ASAN_OBJ) $(B)/libkotetsu-asan.a $(BIN_LDLIBS)
+$(B)/tsan/kotetsud: $(filter $(B)/tsan-obj/core/% $(B)/tsan-obj/daemon/%,$(TSAN_OBJ))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(TSAN) -o $@ $^ $(BIN_LDLIBS)
+$(B)/tsan/kotetsu: $(filter $(B)/tsan-obj/core/% $(CLI_SRC:%.c=$(B)/tsan-obj/%.o),$(TSAN_OBJ))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(TSAN) -o $@ $^ $(BIN_LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/countalloc.h tests/unit/ike_sim.h $(B)/libkotetsu.a
 	@mkdir -p $(@D)

@@ -5,10 +5,12 @@ kernel-libipsec, wireguard-go and the plain veth, in one run. Runs are
 interleaved across systems (A B C D A B C D ...) so machine noise hits all
 alike. Reports the median Gbit/s, CPU seconds per GB (the tunnel's own
 processes, and the whole machine from /proc/stat) and ratios against
-strongSwan and wireguard-go; writes the table as JSON too.
+strongSwan and wireguard-go; writes the table as JSON too. kotetsu runs
+with its default [daemon] workers (auto) and with workers = 0 (the "w=0"
+rows), raw ESP and ESP in UDP.
 
 Run as root with /usr/bin/python3 (Debian's, for the tests/py helpers):
-    bench/net_bench.py [--seconds 10] [--reps 3] [--systems plain,strongswan,...]
+    bench/net_bench.py [--seconds 10] [--reps 3] [--systems plain,strongswan,...] [--bidir]
 Only namespace addresses carry traffic: 192.0.2.0/24 on the veth, 10.1.0.1
 and 10.2.0.1 as each side's inner (tunnelled) address."""
 
@@ -55,11 +57,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 GB = 1e9
 STALL_FRACTION = 0.1   # an interval below this share of the median is a stall
 
-SYSTEMS = ("plain", "strongswan", "wireguard-go", "kotetsu", "kotetsu-udp")
+SYSTEMS = ("plain", "strongswan", "wireguard-go", "kotetsu", "kotetsu-w0", "kotetsu-udp",
+           "kotetsu-udp-w0")
 DEFAULT_SYSTEMS = SYSTEMS
+# "kotetsu" runs with the default [daemon] workers (auto); "-w0" with
+# workers = 0, everything on one thread.
 LABELS = {"plain": "plain veth", "strongswan": "strongSwan libipsec",
           "wireguard-go": "wireguard-go", "kotetsu": "kotetsu (ESP)",
-          "kotetsu-udp": "kotetsu (ESP-in-UDP)"}
+          "kotetsu-w0": "kotetsu (ESP) w=0", "kotetsu-udp": "kotetsu (ESP-in-UDP)",
+          "kotetsu-udp-w0": "kotetsu (ESP-in-UDP) w=0"}
 
 
 class SetupError(Exception):
@@ -341,7 +347,18 @@ class WireGuardGo(System):
 
 class BenchKotetsud(ktd.Kotetsud):
     """kotetsud as the tests run it, but without -v: debug logging is not
-    part of what a user runs, and it would slow the data path."""
+    part of what a user runs, and it would slow the data path. workers:
+    the [daemon] workers value to write (None: the default, auto)."""
+    workers = None
+
+    def write_config(self, peer_sections):
+        path = super().write_config(peer_sections)
+        if self.workers is not None:
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(text.replace("[daemon]\n", "[daemon]\nworkers = %s\n" % self.workers, 1))
+        return path
 
     def start(self, timeout=ktd.START_TIMEOUT):
         with open(self.log, "w") as log:
@@ -364,6 +381,7 @@ class Kotetsu(System):
     name = "kotetsu"
     nat_t = "off"      # raw ESP (IP protocol 50) between the two
     encap = "none"
+    workers = None     # [daemon] workers; None: the default (auto)
     txqueuelen = None  # --kt-txqueuelen: an experiment, not kotetsud's own setting
 
     def setup(self):
@@ -374,6 +392,7 @@ class Kotetsu(System):
         self.tun = self.pair.prefix + "t"
         self.left = BenchKotetsud(l.ns, _mkdir(self.dir, "l"), self.tun, log_level="info")
         self.right = BenchKotetsud(r.ns, _mkdir(self.dir, "r"), self.tun, log_level="info")
+        self.left.workers = self.right.workers = self.workers
         for kt, me, peer, lid, rid, lts, rts, start in (
                 (self.left, l, r, "left.bench", "right.bench", LEFT_NET, RIGHT_NET, "listen"),
                 (self.right, r, l, "right.bench", "left.bench", RIGHT_NET, LEFT_NET, "listen")):
@@ -392,6 +411,9 @@ class Kotetsu(System):
             if kids[0].get("encap") != self.encap:
                 self.notes.append("%s: encap %r, expected %r"
                                   % (kt.ns, kids[0].get("encap"), self.encap))
+        self.notes.append("worker threads: %s" % ", ".join(
+            str((kt.status().get("dataplane") or {}).get("workers", "?"))
+            for kt in (self.left, self.right)))
         self._ensure_path()
         if Kotetsu.txqueuelen:
             for side in (l, r):
@@ -472,7 +494,19 @@ class KotetsuUdp(Kotetsu):
     encap = "udp"
 
 
-CLASSES = {c.name: c for c in (Plain, StrongSwan, WireGuardGo, Kotetsu, KotetsuUdp)}
+class KotetsuW0(Kotetsu):
+    """kotetsu with workers = 0: the single-threaded data plane."""
+    name = "kotetsu-w0"
+    workers = "0"
+
+
+class KotetsuUdpW0(KotetsuUdp):
+    name = "kotetsu-udp-w0"
+    workers = "0"
+
+
+CLASSES = {c.name: c for c in (Plain, StrongSwan, WireGuardGo, Kotetsu, KotetsuW0, KotetsuUdp,
+                               KotetsuUdpW0)}
 
 
 def _mkdir(base, name):
@@ -572,9 +606,10 @@ def _listening(ns):
     return bool(res.stdout.strip())
 
 
-def iperf_run(system, seconds):
-    """One TCP stream from left to right for `seconds`; returns the
-    measurement (throughput, CPU, counters) or one with an "error"."""
+def iperf_run(system, seconds, bidir=False):
+    """One TCP stream from left to right for `seconds` (with bidir, one
+    each way at once: iperf3 --bidir); returns the measurement (throughput,
+    both ways added, CPU, counters) or one with an "error"."""
     pair = system.pair
     server = subprocess.Popen([IP, "netns", "exec", pair.right.ns, IPERF3, "-s", "-1",
                                "-B", RIGHT_LAN, "-p", str(IPERF_PORT)],
@@ -591,6 +626,7 @@ def iperf_run(system, seconds):
         try:
             res = nsexec(pair.left.ns, IPERF3, "-c", RIGHT_LAN, "-B", LEFT_LAN,
                          "-p", IPERF_PORT, "-t", seconds, "-J", "--connect-timeout", 5000,
+                         *(["--bidir"] if bidir else []),
                          timeout=seconds + CLIENT_SLACK, check=False)
             out = res.stdout
         except subprocess.TimeoutExpired as e:
@@ -634,17 +670,21 @@ def _parse_iperf(text, m):
         m["error"] = "iperf3: %s" % j["error"]
     end = j.get("end") or {}
     recv, sent = end.get("sum_received") or {}, end.get("sum_sent") or {}
+    # --bidir: the reverse stream's sums come beside the forward ones.
+    rrecv = end.get("sum_received_bidir_reverse") or {}
+    rsent = end.get("sum_sent_bidir_reverse") or {}
     if not recv.get("bytes"):
         m.setdefault("error", "iperf3 reports no bytes received")
         return m
-    rates = [iv["sum"]["bits_per_second"] for iv in j.get("intervals", [])
-             if iv.get("sum", {}).get("seconds", 0) > 0.5]
+    rates = [iv["sum"]["bits_per_second"] +
+             (iv.get("sum_bidir_reverse") or {}).get("bits_per_second", 0)
+             for iv in j.get("intervals", []) if iv.get("sum", {}).get("seconds", 0) > 0.5]
     med = statistics.median(rates) if rates else 0
     m.update({
-        "gbps": recv["bits_per_second"] / 1e9,
-        "bytes": recv["bytes"],
+        "gbps": (recv["bits_per_second"] + rrecv.get("bits_per_second", 0)) / 1e9,
+        "bytes": recv["bytes"] + rrecv.get("bytes", 0),
         "seconds": recv.get("seconds"),
-        "retransmits": sent.get("retransmits"),
+        "retransmits": (sent.get("retransmits") or 0) + (rsent.get("retransmits") or 0),
         "interval_gbps": [round(r / 1e9, 3) for r in rates],
         "stalls": sum(1 for r in rates if r < STALL_FRACTION * med),
         "iperf_cpu": end.get("cpu_utilization_percent"),
@@ -687,39 +727,45 @@ def _fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
 
-def table(rows, reps):
-    head = ("%-22s %8s  %-22s %12s %12s %8s %8s"
+def table(rows, reps, bidir=False):
+    head = ("%-26s %8s  %-22s %12s %12s %8s %8s"
             % ("system", "Gbit/s", "runs", "proc CPU", "machine CPU", "×sswan", "×wg-go"))
-    out = [head, "%-22s %8s  %-22s %12s %12s" % ("", "(median)", "", "s/GB", "s/GB"),
+    out = [head, "%-26s %8s  %-22s %12s %12s" % ("", "(median)", "", "s/GB", "s/GB"),
            "-" * len(head)]
     for row in rows.values():
         runs = " ".join("%.2f" % g for g in row["gbps_runs"])
-        out.append("%-22s %8s  %-22s %12s %12s %8s %8s" % (
+        out.append("%-26s %8s  %-22s %12s %12s %8s %8s" % (
             row["system"], _fmt(row["gbps_median"], ".2f"), runs,
             _fmt(row["process_cpu_s_per_gb"], ".2f"), _fmt(row["machine_cpu_s_per_gb"], ".2f"),
             _fmt(row["vs_strongswan"], ".2f"), _fmt(row["vs_wireguard_go"], ".2f")))
         if row["error"]:
             out.append("    !! %s" % row["error"].splitlines()[0][:150])
     out.append("")
-    out.append("Median of %d interleaved runs of iperf3 TCP, one stream. proc CPU: user+system "
+    out.append("Median of %d interleaved runs of iperf3 TCP, %s. proc CPU: user+system "
                "time of the tunnel's own processes (both sides; none for the plain veth); "
                "softirq work the kernel does for them is not attributable and not counted. "
                "machine CPU: all CPUs' busy time from /proc/stat (iperf3 and kernel included)."
-               % reps)
+               % (reps, "one stream each way at once (Gbit/s: both added)" if bidir
+                  else "one stream"))
     return "\n".join(out)
 
 
 def targets(rows):
-    kt = rows.get("kotetsu", {})
-    g = kt.get("gbps_median")
+    """The targets, for each kotetsu variant measured ("kotetsu" is the
+    default configuration)."""
     lines = []
-    for key, need, who in (("vs_strongswan", 2.0, "strongSwan"),
-                           ("vs_wireguard_go", 1.5, "wireguard-go")):
-        r = kt.get(key)
-        ok = r is not None and r >= need
-        lines.append("target kotetsu >= %.1fx %s: %s (%s)"
-                     % (need, who, "met" if ok else "NOT met",
-                        "%.2fx" % r if r is not None else "no figure" if g else "kotetsu not measured"))
+    for name, kt in rows.items():
+        if not name.startswith("kotetsu"):
+            continue
+        g = kt.get("gbps_median")
+        for key, need, who in (("vs_strongswan", 2.0, "strongSwan"),
+                               ("vs_wireguard_go", 1.5, "wireguard-go")):
+            r = kt.get(key)
+            ok = r is not None and r >= need
+            lines.append("target %s >= %.1fx %s: %s (%s)"
+                         % (LABELS[name], need, who, "met" if ok else "NOT met",
+                            "%.2fx" % r if r is not None else
+                            "no figure" if g else "not measured"))
     return lines
 
 
@@ -809,6 +855,8 @@ def main(argv=None):
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "net_bench.json"))
     ap.add_argument("--keep-logs", action="store_true",
                     help="keep the work directory (configs and logs) even on success")
+    ap.add_argument("--bidir", action="store_true",
+                    help="a stream each way at once (iperf3 --bidir); Gbit/s adds both")
     ap.add_argument("--kt-txqueuelen", type=int, metavar="N",
                     help="experiment: set kotetsu's TUN txqueuelen to N once it is up")
     args = ap.parse_args(argv)
@@ -849,9 +897,9 @@ def main(argv=None):
                     failed = True
             for rep in range(args.reps):
                 for name, sysobj in live.items():
-                    m = iperf_run(sysobj, args.seconds)
+                    m = iperf_run(sysobj, args.seconds, args.bidir)
                     results[name].setdefault("runs", []).append(m)
-                    print("net_bench: run %d/%d %-22s %s" % (
+                    print("net_bench: run %d/%d %-26s %s" % (
                         rep + 1, args.reps, LABELS[name],
                         "%.2f Gbit/s" % m["gbps"] if "gbps" in m else m.get("error")),
                         file=sys.stderr, flush=True)
@@ -870,13 +918,14 @@ def main(argv=None):
 
     rows = summarize(results)
     report = {"seconds": args.seconds, "reps": args.reps, "cpus": os.cpu_count(),
+              "bidir": args.bidir,
               "ike": IKE, "esp": ESP, "table": list(rows.values()),
               "targets": targets(rows), "results": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1, default=str)
-    print(table(rows, args.reps))
-    if "kotetsu" in rows:
+    print(table(rows, args.reps, args.bidir))
+    if any(n.startswith("kotetsu") for n in rows):
         print("\n".join(targets(rows)))
     print("\n" + diagnosis(results))
     print("\nJSON: %s%s" % (args.json, "; logs: build/net_bench-logs" if failed else ""))

@@ -3,13 +3,16 @@
  * KD_DP_ACQ_QUEUE others (the oldest is dropped), until the CHILD_SA is
  * installed; then the queue leaves through the new SA. Nothing is ever
  * sent in clear. For other start modes such packets are dropped. The
- * queue's memory exists only while packets wait. */
+ * queue's memory exists only while packets wait. Main thread only: the
+ * outbound worker hands such packets over (worker.h); the flush sends
+ * through the outbound path under the write lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
+#include "daemon/worker.h"
 
 #define ACQ_SLOT KD_DP_MTU_MAX  /* the TUN never hands us more */
 
@@ -94,6 +97,7 @@ void kd_dp_acquire_flush(struct kd *kd, struct kd_trap *t)
 	t->q_head = t->q_n = 0;
 	if (!q.queue)
 		return;
+	kd_wk_lock(kd); /* the outbound path's buffers and SAs */
 	for (size_t k = 0; k < q.q_n; k++) {
 		size_t at = (q.q_head + k) % KD_DP_ACQ_QUEUE;
 		uint8_t *slot = kd_dp_out_slot(kd);
@@ -103,6 +107,7 @@ void kd_dp_acquire_flush(struct kd *kd, struct kd_trap *t)
 		kd_dp_output(kd, &pkt);
 		dp->st.flushed++;
 	}
-	kd_dp_trap_drop_queue(&q);
 	kd_dp_tx_flush(kd);
+	kd_wk_unlock(kd);
+	kd_dp_trap_drop_queue(&q);
 }

@@ -1,6 +1,9 @@
-/* Installing and removing CHILD_SAs in the daemon's SAD as the engine
- * reports them, with the data plane's SPD rules for them. The keys stay in
- * the table only for `keys --wireshark`; they are wiped when the child is
+/* Installing and removing CHILD_SAs in the daemon's SADs (one per
+ * direction: each data-plane thread changes only its own) as the engine
+ * reports them, with the data plane's SPD rules for them; the SADs'
+ * lifetimes and events. Every change and every read of what the workers
+ * write is made under the write lock (worker.h). The keys stay in the
+ * table only for `keys --wireshark`; they are wiped when the child is
  * removed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 #include "daemon/child.h"
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
+#include "daemon/worker.h"
 
 /* A key pointer of the event, moved into our copy of the keys at the same
  * offset (the engine points them into ev->child_sa.keys); NULL if it
@@ -25,14 +29,20 @@ static const uint8_t *rebase(const uint8_t *k, const struct kt_ike_child_sa *fro
 	return (const uint8_t *)to->keys + (k - lo);
 }
 
+static struct kt_sad *sad_for(struct kd *kd, uint8_t dir)
+{
+	return dir == KT_DIR_IN ? kd->ips_in.sad : kd->ips_out.sad;
+}
+
+/* Under the write lock. */
 static void free_child(struct kd *kd, struct kd_child *c)
 {
 	kd_dp_child_down(kd, c);
 	for (size_t i = 0; i < c->csa.n_sa && i < KT_IKE_CHILD_MAX_SA; i++) {
 		if (!c->sa[i])
 			continue;
-		kt_spd_forget_sa(kd->ips.spd, c->sa[i]);
-		kt_sad_remove(kd->ips.sad, c->sa[i]);
+		kt_spd_forget_sa(kd->ips_out.spd, c->sa[i]);
+		kt_sad_remove(sad_for(kd, c->sa[i]->p.dir), c->sa[i]);
 	}
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -43,7 +53,7 @@ static int add_sas(struct kd *kd, struct kd_child *c)
 	kt_tstamp now = kd_now();
 	for (size_t i = 0; i < c->csa.n_sa; i++) {
 		const struct kt_sa_params *p = &c->csa.sa[i];
-		int rc = kt_sad_add(kd->ips.sad, p, now, &c->sa[i]);
+		int rc = kt_sad_add(sad_for(kd, p->dir), p, now, &c->sa[i]);
 		if (rc < 0) {
 			kd_err("peer %s: CHILD_SA %s: cannot install SA %08x_%s: %s", c->peer, c->name,
 			       p->spi, p->dir == KT_DIR_IN ? "i" : "o", kt_strerror(rc));
@@ -71,16 +81,18 @@ int kd_child_install(struct kd *kd, const struct kt_ike_event *ev)
 		xf->encr_key = rebase(xf->encr_key, &ev->child_sa, &c->csa);
 		xf->integ_key = rebase(xf->integ_key, &ev->child_sa, &c->csa);
 	}
+	kd_wk_lock(kd);
 	int rc = add_sas(kd, c);
 	if (rc == 0)
 		rc = kd_dp_child_up(kd, c);
 	if (rc < 0) {
 		free_child(kd, c);
-		return rc;
+	} else {
+		c->next = kd->children;
+		kd->children = c;
 	}
-	c->next = kd->children;
-	kd->children = c;
-	return 0;
+	kd_wk_unlock(kd);
+	return rc < 0 ? rc : 0;
 }
 
 struct kd_child *kd_child_find(struct kd *kd, const char *peer, uint32_t spi_in, uint32_t spi_out)
@@ -96,6 +108,7 @@ struct kd_child *kd_child_find(struct kd *kd, const char *peer, uint32_t spi_in,
 static void remove_if(struct kd *kd, bool (*match)(const struct kd_child *, const void *),
 		      const void *arg)
 {
+	kd_wk_lock(kd);
 	for (struct kd_child **pp = &kd->children; *pp;) {
 		struct kd_child *c = *pp;
 		if (!match(c, arg)) {
@@ -105,6 +118,7 @@ static void remove_if(struct kd *kd, bool (*match)(const struct kd_child *, cons
 		*pp = c->next;
 		free_child(kd, c);
 	}
+	kd_wk_unlock(kd);
 }
 
 static bool match_event(const struct kd_child *c, const void *arg)
@@ -173,4 +187,52 @@ void kd_child_counters(const struct kd_child *c, struct kt_sa_stats *in, struct 
 		else if (sa->p.dir == KT_DIR_OUT && sa->p.spi == c->csa.spi_out)
 			*out = sa->stats;
 	}
+}
+
+int kd_child_set_peer(struct kd *kd, struct kd_child *c, const struct kt_ike_endpoint *peer)
+{
+	int rc = 0;
+	kd_wk_lock(kd);
+	for (size_t i = 0; i < c->csa.n_sa && i < KT_IKE_CHILD_MAX_SA; i++) {
+		struct kt_sa *sa = c->sa[i];
+		if (!sa)
+			continue;
+		rc = kt_sad_set_peer(sad_for(kd, sa->p.dir), sa, &peer->addr, peer->port);
+		if (rc < 0)
+			break;
+		/* Our copy (status, keys) follows; its key pointers stay. */
+		struct kt_sa_params *p = &c->csa.sa[i];
+		p->src = sa->p.src;
+		p->dst = sa->p.dst;
+		p->encap_sport = sa->p.encap_sport;
+		p->encap_dport = sa->p.encap_dport;
+	}
+	kd_wk_unlock(kd);
+	return rc;
+}
+
+/* ---- the SADs' lifetimes and events ---- */
+
+kt_tstamp kd_sad_next_expiry(struct kd *kd)
+{
+	kd_wk_lock(kd);
+	kt_tstamp a = kt_sad_next_expiry(kd->ips_out.sad), b = kt_sad_next_expiry(kd->ips_in.sad);
+	kd_wk_unlock(kd);
+	return a < b ? a : b;
+}
+
+void kd_sad_handle_expiry(struct kd *kd, kt_tstamp now)
+{
+	kd_wk_lock(kd);
+	kt_sad_handle_expiry(kd->ips_out.sad, now);
+	kt_sad_handle_expiry(kd->ips_in.sad, now);
+	kd_wk_unlock(kd);
+}
+
+bool kd_sad_next_event(struct kd *kd, struct kt_sa_event *ev)
+{
+	kd_wk_lock(kd);
+	bool got = kt_sad_next_event(kd->ips_out.sad, ev) || kt_sad_next_event(kd->ips_in.sad, ev);
+	kd_wk_unlock(kd);
+	return got;
 }

@@ -1,4 +1,4 @@
-/* The CHILD_SAs kotetsud has installed into its SAD: what the engine
+/* The CHILD_SAs kotetsud has installed into its SADs: what the engine
  * negotiated (SPIs, proposal, selectors), the SAs in the SAD (for their
  * counters), and a copy of the keys for `kotetsu keys --wireshark`, wiped
  * when the child goes. */
@@ -35,7 +35,22 @@ struct kd_child *kd_child_find(struct kd *kd, const char *peer, uint32_t spi_in,
 			       uint32_t spi_out);
 /* The child's outbound SAs (either may be NULL). */
 void kd_child_out_sas(const struct kd_child *c, struct kt_sa **esp, struct kt_sa **ah);
-/* Counters of the child's SAs of its main protocol (ESP, or AH alone). */
+/* Counters of the child's SAs of its main protocol (ESP, or AH alone).
+ * Under the write lock (kd_wk_lock): the workers write them. */
 void kd_child_counters(const struct kd_child *c, struct kt_sa_stats *in, struct kt_sa_stats *out);
+/* The peer's NAT mapping moved: every SA of c toward or from peer's new
+ * address and port (kt_sad_set_peer on the SAD of each SA's direction,
+ * under the write lock), and our copy of their parameters with them.
+ * Returns 0 or the first error of kt_sad_set_peer (the SAs before it have
+ * moved). */
+int kd_child_set_peer(struct kd *kd, struct kd_child *c, const struct kt_ike_endpoint *peer);
+
+/* The SADs (kd->ips_out.sad, kd->ips_in.sad) taken together, each call
+ * under the write lock: the earliest time-based lifetime, the lifetimes
+ * due at now, and the next queued lifetime or exhaustion event (false:
+ * none left). */
+kt_tstamp kd_sad_next_expiry(struct kd *kd);
+void kd_sad_handle_expiry(struct kd *kd, kt_tstamp now);
+bool kd_sad_next_event(struct kd *kd, struct kt_sa_event *ev);
 
 #endif

@@ -1,7 +1,8 @@
 /* The data plane's start and stop: the buffers (once, at start-up), the
  * TUN, the policy-routing rules that keep marked traffic (ours) out of our
- * table, the raw sockets and the nftables table; and the deferred work
- * after each loop turn. dataplane.h explains the whole. */
+ * table, the raw sockets and the nftables table; the deferred work after
+ * each loop turn; the counters of its paths added up. dataplane.h explains
+ * the whole. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,11 @@ static int alloc(struct kd *kd)
 	dp->tun.fd = dp->hdrinc4 = dp->hdrinc6 = -1;
 	for (size_t i = 0; i < sizeof(dp->raw) / sizeof(dp->raw[0]); i++)
 		dp->raw[i].io.fd = -1;
-	dp->out_buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
-	dp->in_buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
-	dp->icmp_tokens = KD_DP_ICMP_BURST;
+	dp->out.buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
+	dp->in.buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
+	dp->out.icmp_tokens = KD_DP_ICMP_BURST;
 	dp->safe_len = SIZE_MAX;
-	return dp->out_buf && dp->in_buf ? 0 : -1;
+	return dp->out.buf && dp->in.buf ? 0 : -1;
 }
 
 int kd_dp_open(struct kd *kd)
@@ -114,8 +115,8 @@ void kd_dp_close(struct kd *kd)
 	kd_dp_raw_close(kd);
 	kd_tun_close(kd);
 	kd_nl_close(dp->nl);
-	free(dp->out_buf);
-	free(dp->in_buf);
+	free(dp->out.buf);
+	free(dp->in.buf);
 	free(dp);
 	kd->dp = NULL;
 }
@@ -125,4 +126,21 @@ void kd_dp_tick(struct kd *kd)
 	struct kd_dp *dp = kd->dp;
 	if (dp && dp->dirty)
 		kd_dp_sync(kd);
+}
+
+/* Every field is a uint64_t counter: they are added as an array. */
+_Static_assert(sizeof(struct kd_dp_stats) % sizeof(uint64_t) == 0,
+	       "struct kd_dp_stats holds uint64_t counters only");
+
+void kd_dp_stats_sum(const struct kd_dp *dp, struct kd_dp_stats *sum)
+{
+	const struct kd_dp_stats *parts[] = { &dp->st, &dp->out.st, &dp->in.st };
+	uint64_t *dst = (uint64_t *)sum;
+	size_t n = sizeof(*sum) / sizeof(uint64_t);
+	memset(sum, 0, sizeof(*sum));
+	for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
+		const uint64_t *src = (const uint64_t *)parts[p];
+		for (size_t i = 0; i < n; i++)
+			dst[i] += src[i];
+	}
 }

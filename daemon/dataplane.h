@@ -15,15 +15,25 @@
  * The files: dataplane.c (start, stop, counters), tun.c (the device),
  * netlink.c (rtnetlink), dp_policy.c (SPD rules, routes, nftables, MTU),
  * dp_out.c (TUN to wire), dp_in.c (wire to TUN), acquire.c (start =
- * on-traffic). One thread; batches of up to KD_DP_BATCH packets per system
- * call where the kernel allows it (recvmmsg, sendmmsg); buffers are
- * allocated once, at start-up. */
+ * on-traffic), worker.c (the threads). Batches of up to KD_DP_BATCH
+ * packets per system call where the kernel allows it (recvmmsg, sendmmsg);
+ * buffers are allocated once, at start-up.
+ *
+ * Threads ([daemon] workers, worker.h has the lock rules): with 2, the
+ * outbound thread runs dp_out.c on struct kd_dp_out and kd->ips_out (the
+ * outbound SAD), the inbound thread runs dp_in.c on struct kd_dp_in and
+ * kd->ips_in (the inbound SAD); both read the one SPD, the children list
+ * (path MTU), dp->addrs, dp->safe_len and the UDP sockets, which only the
+ * main thread changes, under the write lock. The main thread owns the rest
+ * (traps, routes, nftables, dp->st) and runs acquire.c. With 0, the main
+ * thread runs everything. */
 #ifndef KD_DATAPLANE_H
 #define KD_DATAPLANE_H
 
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include "core/icmp.h"
 #include "daemon/kotetsud.h"
 
 #define KD_DP_BATCH 64                  /* packets per recvmmsg/sendmmsg, TUN reads per wakeup */
@@ -55,6 +65,7 @@
 #define KD_DP_MAX_ROUTES 4096
 #define KD_DP_MAX_ADDRS 256             /* host addresses remembered */
 #define KD_DP_MAX_PAIRS (KT_CONF_MAX_TS * KT_CONF_MAX_TS)
+#define KD_DP_RX_CMSG 64                /* control room per datagram: one in6_pktinfo */
 
 struct kd_nl;
 struct kd_nft;
@@ -91,6 +102,8 @@ struct kd_raw {
 	uint8_t version, proto;
 };
 
+/* Counters, each written by one thread (struct kd_dp_out, kd_dp_in,
+ * kd_dp.st); uint64_t only (kd_dp_stats_sum adds them as an array). */
 struct kd_dp_stats {
 	uint64_t tun_rx, tun_tx, tun_errors;
 	uint64_t tx_raw, tx_udp, tx_errors, tx_nosock;
@@ -107,6 +120,30 @@ struct kd_tx {
 	socklen_t to_len;
 	size_t clen;
 	char cbuf[128] __attribute__((aligned(sizeof(size_t))));
+};
+
+/* The outbound path (dp_out.c): the outbound thread's, or main's without
+ * workers (and main's under the write lock when it flushes an acquire
+ * queue). */
+struct kd_dp_out {
+	uint8_t *buf;                 /* KD_DP_BATCH slots */
+	struct kd_tx tx[KD_DP_BATCH];
+	size_t n_tx;
+	struct mmsghdr mm[KD_DP_BATCH];
+	double icmp_tokens;
+	kt_tstamp icmp_last;
+	uint8_t icmp[KT_ICMP_V6_MAX];
+	struct kd_dp_stats st;
+};
+
+/* The inbound path (dp_in.c): the inbound thread's, or main's. */
+struct kd_dp_in {
+	uint8_t *buf;                 /* KD_DP_BATCH slots */
+	struct mmsghdr mm[KD_DP_BATCH];
+	struct iovec iov[KD_DP_BATCH];
+	struct sockaddr_storage from[KD_DP_BATCH];
+	char cbuf[KD_DP_BATCH][KD_DP_RX_CMSG] __attribute__((aligned(sizeof(size_t))));
+	struct kd_dp_stats st;
 };
 
 struct kd_dp {
@@ -130,12 +167,9 @@ struct kd_dp {
 	size_t n_addrs;
 	bool dirty;                   /* children changed: routes, nftables, sizes */
 	bool warned_forwarding;
-	double icmp_tokens;
-	kt_tstamp icmp_last;
-	uint8_t *out_buf, *in_buf;    /* KD_DP_BATCH slots each */
-	struct kd_tx tx[KD_DP_BATCH];
-	size_t n_tx;
-	struct kd_dp_stats st;
+	struct kd_dp_out out;
+	struct kd_dp_in in;
+	struct kd_dp_stats st;        /* the main thread's (acquire.c) */
 };
 
 /* ---- for the rest of the daemon ---- */
@@ -159,6 +193,8 @@ int kd_dp_child_up(struct kd *kd, struct kd_child *c);
 void kd_dp_child_down(struct kd *kd, struct kd_child *c);
 /* After each loop turn: the deferred route and nftables work. */
 void kd_dp_tick(struct kd *kd);
+/* The sum of the three paths' counters (main, under the write lock). */
+void kd_dp_stats_sum(const struct kd_dp *dp, struct kd_dp_stats *sum);
 /* A port-4500 socket is readable: IKE, NAT keepalives and ESP in UDP. */
 void kd_dp_natt_ready(struct kd *kd, struct kd_sock *s);
 
@@ -168,7 +204,9 @@ void kd_dp_natt_ready(struct kd *kd, struct kd_sock *s);
 int kd_tun_open(struct kd *kd);
 void kd_tun_close(struct kd *kd);
 int kd_tun_set_mtu(struct kd *kd, unsigned mtu);
-void kd_tun_write(struct kd *kd, const uint8_t *p, size_t len);
+/* One packet into the TUN (atomic per packet: either thread may write),
+ * counted in st, the calling path's counters. */
+void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len);
 /* Is the sysctl at path (under /proc/sys) set to something but 0? */
 bool kd_sysctl_on(const char *path);
 

@@ -13,12 +13,15 @@
  * the mutable fields for its ICV anyway; AH over IPv6 after extension
  * headers (which the rebuilt header lacks) fails its ICV check and is
  * dropped. IPv4 raw sockets deliver the reassembled packet with its
- * header. */
+ * header.
+ *
+ * Runs on the inbound thread (worker.h) with kd->ips_in and dp->in; what
+ * only the main thread may do (IKE behind the marker, a peer seen at a new
+ * address) is queued for it. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "core/bytes.h"
@@ -26,40 +29,33 @@
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
 #include "daemon/netaddr.h"
+#include "daemon/worker.h"
 
 #define NON_ESP_MARKER_LEN 4    /* RFC 3948 §2.2 */
 #define NATT_KEEPALIVE 0xff     /* RFC 3948 §2.3 */
 #define REBUILT_TTL 64
-#define CMSG_ROOM 64            /* one in6_pktinfo */
-
-/* The receive side of one batch: names, control messages, iovecs. */
-static struct mmsghdr rx_mm[KD_DP_BATCH];
-static struct iovec rx_iov[KD_DP_BATCH];
-static struct sockaddr_storage rx_from[KD_DP_BATCH];
-static char rx_cbuf[KD_DP_BATCH][CMSG_ROOM] __attribute__((aligned(sizeof(size_t))));
 
 static bool pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 
-static uint8_t *in_slot(struct kd_dp *dp, size_t i)
+static uint8_t *in_slot(struct kd_dp_in *in, size_t i)
 {
-	return dp->in_buf + i * KD_DP_SLOT;
+	return in->buf + i * KD_DP_SLOT;
 }
 
 /* Each datagram lands after the headroom, where headers can be rebuilt. */
-static int recv_batch(struct kd *kd, int fd)
+static int recv_batch(struct kd_dp_in *in, int fd)
 {
-	struct kd_dp *dp = kd->dp;
 	for (size_t i = 0; i < KD_DP_BATCH; i++) {
-		rx_iov[i] = (struct iovec){ .iov_base = in_slot(dp, i) + KD_DP_HEADROOM,
-					    .iov_len = KD_DP_PKT_MAX };
-		rx_mm[i].msg_hdr = (struct msghdr){
-			.msg_name = &rx_from[i], .msg_namelen = sizeof(rx_from[i]),
-			.msg_iov = &rx_iov[i], .msg_iovlen = 1, .msg_control = rx_cbuf[i],
-			.msg_controllen = CMSG_ROOM };
+		in->iov[i] = (struct iovec){ .iov_base = in_slot(in, i) + KD_DP_HEADROOM,
+					     .iov_len = KD_DP_PKT_MAX };
+		in->mm[i].msg_hdr = (struct msghdr){
+			.msg_name = &in->from[i], .msg_namelen = sizeof(in->from[i]),
+			.msg_iov = &in->iov[i], .msg_iovlen = 1, .msg_control = in->cbuf[i],
+			.msg_controllen = KD_DP_RX_CMSG };
 	}
-	int n = recvmmsg(fd, rx_mm, KD_DP_BATCH, MSG_DONTWAIT, NULL);
+	int n = recvmmsg(fd, in->mm, KD_DP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-	    pow2(++dp->st.rx_errors))
+	    pow2(++in->st.rx_errors))
 		kd_warn("data plane: receive: %s", strerror(errno));
 	return n;
 }
@@ -76,26 +72,28 @@ static bool peer_elsewhere(const struct kt_sa *sa, const struct kt_ike_endpoint 
  * for raw ESP/AH). */
 static void input(struct kd *kd, struct kt_pkt *pkt, const struct kt_ike_endpoint *from)
 {
-	struct kd_dp *dp = kd->dp;
+	struct kd_dp_in *in = &kd->dp->in;
 	struct kt_sa *sa = NULL;
 	bool udp = from != NULL;
-	int rc = kt_ipsec_input(&kd->ips, pkt, &sa);
+	int rc = kt_ipsec_input(&kd->ips_in, pkt, &sa);
 	if (rc == KT_DECAPPED) {
-		dp->st.decapped++;
+		in->st.decapped++;
 		bool moved = peer_elsewhere(sa, from);
 		uint32_t spi = sa->p.spi;
-		kd_tun_write(kd, kt_pkt_data(pkt), pkt->len);
-		if (moved) /* may change the SAD: sa is not used after this */
+		kd_tun_write(kd, &in->st, kt_pkt_data(pkt), pkt->len);
+		if (moved && kd_wk_is_worker())
+			kd_wk_post_natt(kd, spi, from);
+		else if (moved) /* may change the SAD: sa is not used after this */
 			kd_natt_seen(kd, spi, from);
 		return;
 	}
-	dp->st.in_dropped++;
+	in->st.in_dropped++;
 	if (udp)
 		kd->udp.esp_in_udp_dropped++;
-	if (rc < 0 && pow2(dp->st.in_dropped) && kd_log_level() >= KT_CONF_LOG_DEBUG)
+	if (rc < 0 && pow2(in->st.in_dropped) && kd_log_level() >= KT_CONF_LOG_DEBUG)
 		kd_debug("dropped an inbound %s packet%s: %s (%llu so far)", udp ? "ESP-in-UDP" : "raw",
 			 sa ? " on a known SA" : "", kt_strerror(rc),
-			 (unsigned long long)dp->st.in_dropped);
+			 (unsigned long long)in->st.in_dropped);
 }
 
 /* ---- raw ESP and AH ---- */
@@ -114,16 +112,17 @@ static void ipv6_dst(struct msghdr *mh, struct kt_addr *dst)
 }
 
 /* The packet of datagram i as the core wants it; false to drop it. */
-static bool raw_packet(struct kd_raw *r, size_t i, uint8_t *slot, struct kt_pkt *pkt)
+static bool raw_packet(struct kd_dp_in *in, struct kd_raw *r, size_t i, struct kt_pkt *pkt)
 {
-	size_t len = rx_mm[i].msg_len;
+	uint8_t *slot = in_slot(in, i);
+	size_t len = in->mm[i].msg_len;
 	*pkt = (struct kt_pkt){ .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM, .len = len };
 	if (r->version == 4)
 		return true;
 	struct kt_ike_endpoint from;
 	struct kt_addr dst;
-	ipv6_dst(&rx_mm[i].msg_hdr, &dst);
-	if (kd_sockaddr_to_endpoint((struct sockaddr *)&rx_from[i], &from) < 0 || !dst.version)
+	ipv6_dst(&in->mm[i].msg_hdr, &dst);
+	if (kd_sockaddr_to_endpoint((struct sockaddr *)&in->from[i], &from) < 0 || !dst.version)
 		return false;
 	pkt->off -= KT_IPV6_HDR_LEN;
 	pkt->len += KT_IPV6_HDR_LEN;
@@ -133,20 +132,20 @@ static bool raw_packet(struct kd_raw *r, size_t i, uint8_t *slot, struct kt_pkt 
 static void raw_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 {
 	(void)events;
-	struct kd_dp *dp = kd->dp;
+	struct kd_dp_in *in = &kd->dp->in;
 	struct kd_raw *r = (struct kd_raw *)((char *)io - offsetof(struct kd_raw, io));
-	int n = recv_batch(kd, io->fd);
+	int n = recv_batch(in, io->fd);
 	for (int i = 0; i < n; i++) {
 		struct kt_pkt pkt;
-		dp->st.rx_raw++;
-		if (rx_mm[i].msg_hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-			dp->st.rx_truncated++;
+		in->st.rx_raw++;
+		if (in->mm[i].msg_hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			in->st.rx_truncated++;
 			continue;
 		}
-		if (raw_packet(r, (size_t)i, in_slot(dp, (size_t)i), &pkt))
+		if (raw_packet(in, r, (size_t)i, &pkt))
 			input(kd, &pkt, NULL);
 		else
-			dp->st.in_dropped++;
+			in->st.in_dropped++;
 	}
 }
 
@@ -188,7 +187,7 @@ int kd_dp_raw_open(struct kd *kd)
 		r->proto = raw_kinds[i].proto;
 		r->io.ready = raw_ready;
 		r->io.fd = raw_socket(kd, r->version == 6 ? AF_INET6 : AF_INET, r->proto);
-		if (r->io.fd < 0 || kd_io_add(kd, &r->io, EPOLLIN) < 0) {
+		if (r->io.fd < 0 || kd_wk_io_add(kd, KD_WK_IN, &r->io) < 0) {
 			kd_log(r->version == 4 ? KT_CONF_LOG_ERROR : KT_CONF_LOG_WARN,
 			       "cannot open a raw IPv%u %s socket: %s", r->version,
 			       r->proto == KT_IPPROTO_ESP ? "ESP" : "AH", strerror(errno));
@@ -211,7 +210,7 @@ void kd_dp_raw_close(struct kd *kd)
 	for (size_t i = 0; i < 4; i++) {
 		if (dp->raw[i].io.fd < 0)
 			continue;
-		kd_io_del(kd, &dp->raw[i].io);
+		kd_wk_io_del(kd, KD_WK_IN, &dp->raw[i].io);
 		close(dp->raw[i].io.fd);
 		dp->raw[i].io.fd = -1;
 	}
@@ -245,25 +244,36 @@ static bool rebuild_udp(struct kt_pkt *pkt, const struct kt_ike_endpoint *remote
 	return true;
 }
 
+/* IKE behind the marker goes to the engine, which only the main thread
+ * may call: from the inbound thread, through its queue. */
+static void ike_in(struct kd *kd, const uint8_t *msg, size_t len,
+		   const struct kt_ike_endpoint *local, const struct kt_ike_endpoint *remote)
+{
+	if (kd_wk_is_worker())
+		kd_wk_post_ike(kd, msg, len, local, remote);
+	else
+		kd_udp_ike_in(kd, msg, len, local, remote);
+}
+
 static void natt_one(struct kd *kd, const struct kd_sock *s, size_t i)
 {
-	struct kd_dp *dp = kd->dp;
-	uint8_t *slot = in_slot(dp, i), *data = slot + KD_DP_HEADROOM;
-	size_t len = rx_mm[i].msg_len;
+	struct kd_dp_in *in = &kd->dp->in;
+	uint8_t *slot = in_slot(in, i), *data = slot + KD_DP_HEADROOM;
+	size_t len = in->mm[i].msg_len;
 	static const uint8_t marker[NON_ESP_MARKER_LEN];
 	struct kt_ike_endpoint local, remote;
-	if (kd_sockaddr_to_endpoint((struct sockaddr *)&rx_from[i], &remote) < 0)
+	if (kd_sockaddr_to_endpoint((struct sockaddr *)&in->from[i], &remote) < 0)
 		return;
-	kd_udp_pktinfo_local(&rx_mm[i].msg_hdr, s, &local);
+	kd_udp_pktinfo_local(&in->mm[i].msg_hdr, s, &local);
 	if (len == 1 && data[0] == NATT_KEEPALIVE) {
 		kd->udp.keepalives++;
 	} else if (len < NON_ESP_MARKER_LEN) {
 		kd->udp.runts++;
 	} else if (memcmp(data, marker, NON_ESP_MARKER_LEN) == 0) {
-		kd_udp_ike_in(kd, data + NON_ESP_MARKER_LEN, len - NON_ESP_MARKER_LEN, &local, &remote);
+		ike_in(kd, data + NON_ESP_MARKER_LEN, len - NON_ESP_MARKER_LEN, &local, &remote);
 	} else {
 		struct kt_pkt pkt = { .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM, .len = len };
-		dp->st.rx_udp++;
+		in->st.rx_udp++;
 		if (rebuild_udp(&pkt, &remote, &local))
 			input(kd, &pkt, &remote);
 		else
@@ -273,11 +283,11 @@ static void natt_one(struct kd *kd, const struct kd_sock *s, size_t i)
 
 void kd_dp_natt_ready(struct kd *kd, struct kd_sock *s)
 {
-	struct kd_dp *dp = kd->dp;
-	int n = recv_batch(kd, s->io.fd);
+	struct kd_dp_in *in = &kd->dp->in;
+	int n = recv_batch(in, s->io.fd);
 	for (int i = 0; i < n; i++) {
-		if (rx_mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			dp->st.rx_truncated++;
+		if (in->mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			in->st.rx_truncated++;
 			continue;
 		}
 		natt_one(kd, s, (size_t)i);

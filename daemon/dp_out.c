@@ -14,7 +14,9 @@
  *                    extension headers before ESP/AH goes whole through
  *                    IPPROTO_RAW instead
  * Transport-mode IPv4 options are lost on the ESP path (ESP does not
- * protect them anyway). */
+ * protect them anyway). Runs on the outbound thread (worker.h) with
+ * kd->ips_out and dp->out; a packet that needs IKE first is queued for the
+ * main thread, which owns the traps. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
 #include "daemon/netaddr.h"
+#include "daemon/worker.h"
 
 static bool pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 
@@ -35,21 +38,21 @@ static bool pow2(uint64_t n) { return (n & (n - 1)) == 0; }
 uint8_t *kd_dp_out_slot(struct kd *kd)
 {
 	struct kd_dp *dp = kd->dp;
-	if (dp->n_tx == KD_DP_BATCH)
+	if (dp->out.n_tx == KD_DP_BATCH)
 		kd_dp_tx_flush(kd);
-	return dp->out_buf + dp->n_tx * KD_DP_SLOT;
+	return dp->out.buf + dp->out.n_tx * KD_DP_SLOT;
 }
 
 static void note_tx_error(struct kd_dp *dp, const struct kd_tx *t, int err)
 {
-	dp->st.tx_errors++;
-	if (pow2(dp->st.tx_errors)) {
+	dp->out.st.tx_errors++;
+	if (pow2(dp->out.st.tx_errors)) {
 		struct kt_ike_endpoint ep;
 		char b[KD_ENDPOINT_TEXT] = "?";
 		if (kd_sockaddr_to_endpoint((const struct sockaddr *)&t->to, &ep) == 0)
 			kd_endpoint_format(&ep, b, sizeof(b));
 		kd_warn("cannot send a %zu-byte packet to %s: %s (%llu send errors so far)",
-			t->iov.iov_len, b, strerror(err), (unsigned long long)dp->st.tx_errors);
+			t->iov.iov_len, b, strerror(err), (unsigned long long)dp->out.st.tx_errors);
 	}
 }
 
@@ -68,7 +71,7 @@ static void send_run(struct kd_dp *dp, const struct kd_tx *t, struct mmsghdr *mm
 			continue;
 		int err = k < 0 ? errno : EIO;
 		if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-			dp->st.tx_errors += n - done;
+			dp->out.st.tx_errors += n - done;
 			return;
 		}
 		note_tx_error(dp, &t[done], err);
@@ -79,28 +82,28 @@ static void send_run(struct kd_dp *dp, const struct kd_tx *t, struct mmsghdr *mm
 void kd_dp_tx_flush(struct kd *kd)
 {
 	struct kd_dp *dp = kd->dp;
-	static struct mmsghdr mm[KD_DP_BATCH];
+	struct mmsghdr *mm = dp->out.mm;
 	size_t i = 0;
-	while (i < dp->n_tx) {
+	while (i < dp->out.n_tx) {
 		size_t j = i;
-		for (; j < dp->n_tx && dp->tx[j].fd == dp->tx[i].fd; j++) {
-			struct kd_tx *t = &dp->tx[j];
+		for (; j < dp->out.n_tx && dp->out.tx[j].fd == dp->out.tx[i].fd; j++) {
+			struct kd_tx *t = &dp->out.tx[j];
 			mm[j - i].msg_hdr = (struct msghdr){
 				.msg_name = &t->to, .msg_namelen = t->to_len, .msg_iov = &t->iov,
 				.msg_iovlen = 1, .msg_control = t->clen ? t->cbuf : NULL,
 				.msg_controllen = t->clen };
 		}
-		send_run(dp, &dp->tx[i], mm, j - i);
+		send_run(dp, &dp->out.tx[i], mm, j - i);
 		i = j;
 	}
-	dp->n_tx = 0;
+	dp->out.n_tx = 0;
 }
 
 /* ---- how a sealed packet leaves ---- */
 
 static struct kd_tx *tx_take(struct kd_dp *dp, int fd, const struct kt_addr *dst, uint16_t port)
 {
-	struct kd_tx *t = &dp->tx[dp->n_tx++];
+	struct kd_tx *t = &dp->out.tx[dp->out.n_tx++];
 	struct kt_ike_endpoint ep = { .addr = *dst, .port = port };
 	t->fd = fd;
 	t->to_len = kd_endpoint_to_sockaddr(&ep, dst->version == 6 ? AF_INET6 : AF_INET, &t->to);
@@ -159,12 +162,12 @@ static void queue_whole(struct kd_dp *dp, const struct kt_pkt *pkt, const struct
 {
 	int fd = ip->version == 6 ? dp->hdrinc6 : dp->hdrinc4;
 	if (fd < 0) {
-		dp->st.tx_nosock++;
+		dp->out.st.tx_nosock++;
 		return;
 	}
 	struct kd_tx *t = tx_take(dp, fd, &ip->dst, 0);
 	t->iov = (struct iovec){ .iov_base = kt_pkt_data(pkt), .iov_len = pkt->len };
-	dp->st.tx_raw++;
+	dp->out.st.tx_raw++;
 }
 
 static void queue_raw(struct kd_dp *dp, const struct kt_pkt *pkt, const struct kt_ip_info *ip)
@@ -179,7 +182,7 @@ static void queue_raw(struct kd_dp *dp, const struct kt_pkt *pkt, const struct k
 	struct kd_tx *t = tx_take(dp, fd, &ip->dst, 0);
 	t->iov = (struct iovec){ .iov_base = p + ip->hdr_len, .iov_len = ip->tot_len - ip->hdr_len };
 	raw_cmsgs(t, p, ip);
-	dp->st.tx_raw++;
+	dp->out.st.tx_raw++;
 }
 
 /* ESP in UDP: the payload after our UDP header, from the socket of the
@@ -191,7 +194,7 @@ static void queue_udp(struct kd *kd, const struct kt_pkt *pkt, const struct kt_i
 	struct kd_sock *s = kd_udp_find(kd, &sa->p.src, sa->p.encap_sport, sa->p.src.version);
 	size_t off = ip->hdr_len + KT_UDP_HDR_LEN;
 	if (!s || ip->tot_len < off) {
-		dp->st.tx_nosock++;
+		dp->out.st.tx_nosock++;
 		return;
 	}
 	struct kd_tx *t = tx_take(dp, s->io.fd, &sa->p.dst, sa->p.encap_dport);
@@ -200,7 +203,7 @@ static void queue_udp(struct kd *kd, const struct kt_pkt *pkt, const struct kt_i
 		struct msghdr mh = { 0 };
 		t->clen = kd_udp_set_src(&mh, t->cbuf, &sa->p.src);
 	}
-	dp->st.tx_udp++;
+	dp->out.st.tx_udp++;
 }
 
 static void queue_sealed(struct kd *kd, const struct kt_pkt *pkt, const struct kt_spd_rule *r)
@@ -208,7 +211,7 @@ static void queue_sealed(struct kd *kd, const struct kt_pkt *pkt, const struct k
 	const struct kt_sa *outer = r->ah ? r->ah : r->esp;
 	struct kt_ip_info ip;
 	if (kt_ip_parse(kt_pkt_data(pkt), pkt->len, &ip) < 0) {
-		kd->dp->st.out_dropped++;
+		kd->dp->out.st.out_dropped++;
 		return;
 	}
 	if (!r->ah && outer->p.encap && ip.proto == KT_IPPROTO_UDP)
@@ -221,13 +224,13 @@ static void queue_sealed(struct kd *kd, const struct kt_pkt *pkt, const struct k
 
 static bool icmp_token(struct kd_dp *dp, kt_tstamp now)
 {
-	double add = (double)(now - dp->icmp_last) / KT_SECONDS * KD_DP_ICMP_RATE;
-	dp->icmp_last = now;
-	dp->icmp_tokens = dp->icmp_tokens + add > KD_DP_ICMP_BURST ? KD_DP_ICMP_BURST
-								     : dp->icmp_tokens + add;
-	if (dp->icmp_tokens < 1)
+	double add = (double)(now - dp->out.icmp_last) / KT_SECONDS * KD_DP_ICMP_RATE;
+	dp->out.icmp_last = now;
+	dp->out.icmp_tokens = dp->out.icmp_tokens + add > KD_DP_ICMP_BURST ? KD_DP_ICMP_BURST
+								     : dp->out.icmp_tokens + add;
+	if (dp->out.icmp_tokens < 1)
 		return false;
-	dp->icmp_tokens -= 1;
+	dp->out.icmp_tokens -= 1;
 	return true;
 }
 
@@ -237,22 +240,22 @@ static void send_icmp(struct kd *kd, const struct kt_pkt *pkt, const struct kt_s
 		      size_t mtu)
 {
 	struct kd_dp *dp = kd->dp;
-	static uint8_t out[KT_ICMP_V6_MAX];
+	uint8_t *out = dp->out.icmp;
 	const uint8_t *p = kt_pkt_data(pkt);
 	const struct kt_sa *sa = r->esp ? r->esp : r->ah;
 	struct kt_addr src = sa->p.src;
 	uint8_t v = p[0] >> 4;
 	if (!icmp_token(dp, kd_now())) {
-		dp->st.icmp_limited++;
+		dp->out.st.icmp_limited++;
 		return;
 	}
 	if (src.version != v && !kd_dp_host_addr(kd, v, &r->local, &src) &&
 	    !kd_dp_host_addr(kd, v, NULL, &src))
 		return;
-	int n = kt_icmp_too_big(out, sizeof(out), p, pkt->len, &src, (uint32_t)mtu);
+	int n = kt_icmp_too_big(out, sizeof(dp->out.icmp), p, pkt->len, &src, (uint32_t)mtu);
 	if (n > 0) {
-		kd_tun_write(kd, out, (size_t)n);
-		dp->st.icmp_sent++;
+		kd_tun_write(kd, &dp->out.st, out, (size_t)n);
+		dp->out.st.icmp_sent++;
 	}
 }
 
@@ -272,14 +275,14 @@ static bool too_big(struct kd *kd, const struct kt_pkt *pkt)
 	const uint8_t *p = kt_pkt_data(pkt);
 	if (kt_ip_parse(p, pkt->len, &ip) < 0)
 		return false;
-	const struct kt_spd_rule *r = kt_spd_lookup(kd->ips.spd, &ip, true);
+	const struct kt_spd_rule *r = kt_spd_lookup(kd->ips_out.spd, &ip, true);
 	if (!r || r->action != KT_ACT_PROTECT || (!r->esp && !r->ah))
 		return false;
 	const struct kd_child *c = child_by_cookie(kd, r->cookie);
 	size_t max = kt_mtu_inner_max(r->esp, r->ah, c ? c->path_mtu : KD_DP_PATH_MTU_DEFAULT);
 	if (pkt->len <= max || !kt_icmp_df(p, pkt->len))
 		return false;
-	kd->dp->st.too_big++;
+	kd->dp->out.st.too_big++;
 	send_icmp(kd, pkt, r, max);
 	return true;
 }
@@ -289,8 +292,8 @@ static bool too_big(struct kd *kd, const struct kt_pkt *pkt)
 static void note_drop(struct kd *kd, const struct kt_pkt *pkt, int rc)
 {
 	struct kd_dp *dp = kd->dp;
-	dp->st.out_dropped++;
-	if (!pow2(dp->st.out_dropped) || kd_log_level() < KT_CONF_LOG_DEBUG)
+	dp->out.st.out_dropped++;
+	if (!pow2(dp->out.st.out_dropped) || kd_log_level() < KT_CONF_LOG_DEBUG)
 		return;
 	struct kt_ip_info ip;
 	char s[64] = "?", d[64] = "?";
@@ -299,7 +302,7 @@ static void note_drop(struct kd *kd, const struct kt_pkt *pkt, int rc)
 		kt_addr_format(&ip.dst, d, sizeof(d));
 	}
 	kd_debug("dropped an outbound packet %s -> %s: %s (%llu so far)", s, d, kt_strerror(rc),
-		 (unsigned long long)dp->st.out_dropped);
+		 (unsigned long long)dp->out.st.out_dropped);
 }
 
 /* IPv6 link-local traffic (neighbour discovery, MLD) never leaves the
@@ -317,19 +320,21 @@ void kd_dp_output(struct kd *kd, struct kt_pkt *pkt)
 {
 	struct kd_dp *dp = kd->dp;
 	if (link_local(pkt)) {
-		dp->st.link_local++;
+		dp->out.st.link_local++;
 		return;
 	}
 	if (pkt->len > dp->safe_len && too_big(kd, pkt))
 		return;
 	const struct kt_spd_rule *rule = NULL;
-	int rc = kt_ipsec_output(&kd->ips, pkt, &rule);
+	int rc = kt_ipsec_output(&kd->ips_out, pkt, &rule);
 	if (rc == KT_SEALED) {
 		queue_sealed(kd, pkt, rule);
 	} else if (rc == KT_BYPASS) {
 		struct kt_ip_info ip;
 		if (kt_ip_parse(kt_pkt_data(pkt), pkt->len, &ip) == 0)
 			queue_whole(dp, pkt, &ip);
+	} else if (rc == KT_ERR_ACQUIRE && rule && kd_wk_is_worker()) {
+		kd_wk_post_acquire(kd, rule->cookie, pkt); /* traps are main's */
 	} else if (rc == KT_ERR_ACQUIRE && rule) {
 		kd_dp_acquire(kd, rule->cookie, pkt);
 	} else {
@@ -346,11 +351,11 @@ void kd_dp_tun_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 		ssize_t n = read(io->fd, slot + KD_DP_HEADROOM, KD_DP_PKT_MAX);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    pow2(++dp->st.tun_errors))
+			    pow2(++dp->out.st.tun_errors))
 				kd_warn("TUN %s: read: %s", dp->tun_name, strerror(errno));
 			break;
 		}
-		dp->st.tun_rx++;
+		dp->out.st.tun_rx++;
 		struct kt_pkt pkt = { .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM,
 				      .len = (size_t)n };
 		kd_dp_output(kd, &pkt);

@@ -22,6 +22,7 @@
 #include "daemon/netaddr.h"
 #include "daemon/netlink.h"
 #include "daemon/nft.h"
+#include "daemon/worker.h"
 
 #define COOKIE_CHILD (1ull << 63)   /* SA rules' cookies; traps' have it clear */
 #define PROBE_PORT KT_IKE_PORT      /* any port: connect() on UDP sends nothing */
@@ -35,10 +36,15 @@ static void add_addr(const struct kt_addr *a, void *arg)
 		dp->addrs[dp->n_addrs++] = *a;
 }
 
-static void refresh_addrs(struct kd_dp *dp)
+/* The outbound thread reads the list (ICMP sources): changed under the
+ * write lock. */
+static void refresh_addrs(struct kd *kd)
 {
+	struct kd_dp *dp = kd->dp;
+	kd_wk_lock(kd);
 	dp->n_addrs = 0;
 	int rc = kd_nl_addrs(dp->nl, add_addr, dp);
+	kd_wk_unlock(kd);
 	if (rc < 0)
 		kd_warn("cannot list the host's addresses: %s", strerror(-rc));
 }
@@ -165,7 +171,7 @@ static size_t add_rules(struct kd *kd, const struct kt_ts *l, size_t nl, const s
 			struct kt_spd_rule rule = { .local = l[i], .remote = r[j],
 						    .action = KT_ACT_PROTECT, .priority = prio,
 						    .esp = esp, .ah = ah, .cookie = cookie };
-			int rc = kt_spd_add(kd->ips.spd, &rule, &ids[n]);
+			int rc = kt_spd_add(kd->ips_out.spd, &rule, &ids[n]);
 			if (rc < 0)
 				kd_err("cannot add an SPD rule: %s", kt_strerror(rc));
 			else
@@ -177,7 +183,7 @@ static size_t add_rules(struct kd *kd, const struct kt_ts *l, size_t nl, const s
 static void remove_rules(struct kd *kd, uint32_t *ids, size_t *n)
 {
 	for (size_t i = 0; i < *n; i++)
-		kt_spd_remove(kd->ips.spd, ids[i]);
+		kt_spd_remove(kd->ips_out.spd, ids[i]);
 	*n = 0;
 }
 
@@ -192,6 +198,7 @@ static void sync_traps(struct kd *kd)
 		kd_err("data plane: out of memory for %zu children", conf->n_children);
 		return;
 	}
+	kd_wk_lock(kd); /* the SPD changes */
 	for (size_t i = 0; i < dp->n_traps; i++)
 		remove_rules(kd, dp->traps[i].rules, &dp->traps[i].n_rules);
 	for (size_t i = 0; i < conf->n_children; i++) {
@@ -211,6 +218,7 @@ static void sync_traps(struct kd *kd)
 		t->n_rules = add_rules(kd, t->local, t->n_local, t->remote, t->n_remote,
 				       KD_DP_PRIO_TRAP, NULL, NULL, t->cookie, t->rules);
 	}
+	kd_wk_unlock(kd);
 	for (size_t i = 0; i < dp->n_traps; i++)
 		kd_dp_trap_drop_queue(&dp->traps[i]);
 	free(dp->traps);
@@ -412,13 +420,16 @@ static void sync_sizes(struct kd *kd)
 	unsigned mtu = tun_mtu(kd);
 	if (mtu != dp->mtu && kd_tun_set_mtu(kd, mtu) == 0)
 		kd_info("TUN %s: MTU %u", dp->tun_name, mtu);
-	dp->safe_len = SIZE_MAX;
+	size_t safe = SIZE_MAX;
 	for (const struct kd_child *c = kd->children; c; c = c->next) {
 		struct kt_sa *esp, *ah;
 		kd_child_out_sas(c, &esp, &ah);
 		size_t max = kt_mtu_inner_max(esp, ah, c->path_mtu);
-		dp->safe_len = max < dp->safe_len ? max : dp->safe_len;
+		safe = max < safe ? max : safe;
 	}
+	kd_wk_lock(kd); /* the outbound thread's size check */
+	dp->safe_len = safe;
+	kd_wk_unlock(kd);
 }
 
 /* ---- forwarding ---- */
@@ -453,7 +464,7 @@ void kd_dp_sync(struct kd *kd)
 	if (!dp)
 		return;
 	dp->dirty = false;
-	refresh_addrs(dp);
+	refresh_addrs(kd);
 	sync_traps(kd);
 	sync_routes(kd);
 	sync_nft(kd);
@@ -461,6 +472,7 @@ void kd_dp_sync(struct kd *kd)
 	check_forwarding(kd);
 }
 
+/* The SPD changes: child.c holds the write lock around this and the SAs. */
 int kd_dp_child_up(struct kd *kd, struct kd_child *c)
 {
 	struct kd_dp *dp = kd->dp;
@@ -472,8 +484,10 @@ int kd_dp_child_up(struct kd *kd, struct kd_child *c)
 	c->cookie = COOKIE_CHILD | ++dp->next_cookie;
 	c->path_mtu = KD_DP_PATH_MTU_DEFAULT;
 	kd_dp_probe(kd, &outer->p.dst, NULL, &c->path_mtu);
+	kd_wk_lock(kd);
 	c->n_rules = add_rules(kd, c->csa.local_ts, c->csa.n_local_ts, c->csa.remote_ts,
 			       c->csa.n_remote_ts, KD_DP_PRIO_SA, esp, ah, c->cookie, c->rules);
+	kd_wk_unlock(kd);
 	if (c->n_rules == 0) {
 		kd_err("peer %s: CHILD_SA %s: no SPD rule for its selectors", c->peer, c->name);
 		return KT_ERR_INVAL;
@@ -489,7 +503,9 @@ void kd_dp_child_down(struct kd *kd, struct kd_child *c)
 {
 	if (!kd->dp)
 		return;
+	kd_wk_lock(kd);
 	remove_rules(kd, c->rules, &c->n_rules);
+	kd_wk_unlock(kd);
 	kd->dp->dirty = true;
 }
 
@@ -499,11 +515,13 @@ void kd_dp_policy_close(struct kd *kd)
 	for (size_t i = 0; i < dp->n_routes; i++)
 		route_op(kd, false, &dp->routes[i]);
 	dp->n_routes = 0;
+	kd_wk_lock(kd);
 	for (size_t i = 0; i < dp->n_traps; i++) {
-		if (kd->ips.spd)
+		if (kd->ips_out.spd)
 			remove_rules(kd, dp->traps[i].rules, &dp->traps[i].n_rules);
 		kd_dp_trap_drop_queue(&dp->traps[i]);
 	}
+	kd_wk_unlock(kd);
 	free(dp->traps);
 	dp->traps = NULL;
 	dp->n_traps = 0;

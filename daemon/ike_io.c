@@ -143,6 +143,9 @@ static void handle_event(struct kd *kd, const struct kt_ike_event *ev)
 		kd_child_remove(kd, ev);
 		log_event_text(ev, KT_CONF_LOG_DEBUG);
 		break;
+	case KT_IKE_EV_PEER_MOVED:
+		kd_natt_moved(kd, ev);
+		break;
 	default:
 		kd_debug("unknown engine event %u", ev->type);
 	}
@@ -153,7 +156,7 @@ static void handle_event(struct kd *kd, const struct kt_ike_event *ev)
 static void drain_sad(struct kd *kd)
 {
 	struct kt_sa_event sev;
-	while (kt_sad_next_event(kd->ips.sad, &sev))
+	while (kd_sad_next_event(kd, &sev))
 		kd_info("SA %08x (%s): %s lifetime reached", sev.spi,
 			sev.dir == KT_DIR_IN ? "in" : "out",
 			sev.type == KT_SA_EV_SOFT ? "soft" : sev.type == KT_SA_EV_HARD ? "hard" :

@@ -1,8 +1,10 @@
 /* kotetsud's state, shared by its parts: the loop (main.c), UDP sockets
  * (udp.c), the engine's output (ike_io.c), installed CHILD_SAs (child.c),
  * the data plane (dataplane.h) and the control socket (ctl.c, cmd.c,
- * status.c). Everything here runs on one thread; the core is called only
- * from this thread. */
+ * status.c). Everything here belongs to the main thread, except what the
+ * data plane's worker threads use (worker.h: what they read and write,
+ * and the lock the main thread takes before it changes that). The IKE
+ * engine is called only from the main thread. */
 #ifndef KD_KOTETSUD_H
 #define KD_KOTETSUD_H
 
@@ -37,9 +39,12 @@ struct kd_sock {
 	struct kd_sock *next;
 };
 
+/* The first three are the inbound data path's (its thread's, with
+ * workers), the others the main thread's. */
 struct kd_udp_stats {
 	uint64_t esp_in_udp_dropped; /* ESP in UDP the data plane could not open */
-	uint64_t keepalives, runts, rx_errors, tx_errors, tx_nosock;
+	uint64_t keepalives, runts;
+	uint64_t rx_errors, tx_errors, tx_nosock;
 };
 
 struct kd_client;
@@ -55,6 +60,7 @@ struct kd_note {
 
 struct kd_child;
 struct kd_dp;
+struct kd_wk;
 struct msghdr;
 
 struct kd {
@@ -62,7 +68,11 @@ struct kd {
 	bool foreground, verbose;
 	struct kt_conf *conf;
 	struct kt_ike *ike;
-	struct kt_ipsec ips;
+	/* The packet core, one view per direction so that each worker changes
+	 * only its own: the outbound SAD, the inbound SAD, one SPD in both,
+	 * each with its own drop counters. */
+	struct kt_ipsec ips_out, ips_in;
+	struct kd_wk *wk;             /* worker threads (worker.h); NULL: none */
 	int epfd;
 	struct kd_io sig;
 	struct kd_sock *socks;
@@ -144,8 +154,10 @@ void kd_notes_free(struct kd *kd);
 /* ---- NAT traversal (natt.c) ---- */
 /* An authenticated ESP-in-UDP packet for the inbound SA spi_in came from
  * `from`, which is not where that SA's peer was: the NAT mapping may have
- * changed. Main thread only. */
+ * changed. Main thread only (the inbound worker queues it: worker.h). */
 void kd_natt_seen(struct kd *kd, uint32_t spi_in, const struct kt_ike_endpoint *from);
+/* PEER_MOVED: every CHILD_SA of the event's IKE SA follows the peer. */
+void kd_natt_moved(struct kd *kd, const struct kt_ike_event *ev);
 
 /* ---- control socket (ctl.c) ---- */
 /* Refuse if another daemon answers on path, remove a stale socket, create

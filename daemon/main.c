@@ -1,9 +1,11 @@
 /* kotetsud, the IKE daemon: reads kotetsu.conf, runs the IKEv2 engine on
  * UDP 500/4500, installs the negotiated SAs, carries the traffic through
  * its TUN (the data plane, dataplane.h) and answers the control socket.
- * One thread, one epoll loop; the core gets the time and the bytes from
- * here and hands back datagrams, events and its next deadline. It stays in
- * the foreground and runs as root (privilege separation comes later). */
+ * The main thread runs one epoll loop: the core gets the time and the bytes
+ * from here and hands back datagrams, events and its next deadline. The
+ * packets themselves may go to two worker threads ([daemon] workers,
+ * worker.h). It stays in the foreground and runs as root (privilege
+ * separation comes later). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,6 +26,7 @@
 #include "daemon/jwipe.h"
 #include "daemon/kotetsud.h"
 #include "daemon/log.h"
+#include "daemon/worker.h"
 
 #define EPOLL_BATCH 32
 #define MAX_WAIT_MS 60000   /* wake at least this often, whatever the timers say */
@@ -88,6 +91,9 @@ static void note_daemon_changes(const struct kd *kd, const struct kt_conf *conf)
 	if (kd->dp && strcmp(conf->daemon.tun, kd->dp->tun_name) != 0)
 		kd_warn("[daemon] tun changed to %s: takes effect on restart (still %s)",
 			conf->daemon.tun, kd->dp->tun_name);
+	if (conf->daemon.workers != kd->conf->daemon.workers)
+		kd_warn("[daemon] workers changed: takes effect on restart (%u worker threads now)",
+			kd_wk_count(kd));
 }
 
 int kd_reload(struct kd *kd, struct kt_conf_diag *diag)
@@ -110,9 +116,11 @@ int kd_reload(struct kd *kd, struct kt_conf_diag *diag)
 		return -1;
 	}
 	struct kt_conf *old = kd->conf;
-	kd->conf = conf;
-	kd_log_set_level(conf->daemon.log_level);
 	note_daemon_changes(kd, conf);
+	kd->conf = conf;
+	kd_wk_lock(kd); /* the workers read the level */
+	kd_log_set_level(conf->daemon.log_level);
+	kd_wk_unlock(kd);
 	kd_udp_sync(kd);
 	kd_dp_sync(kd);
 	kd_ike_start_peers(kd, old);
@@ -225,10 +233,11 @@ static void pidfile_close(struct kd *kd)
 
 /* ---- the loop ---- */
 
-static int next_timeout_ms(const struct kd *kd, kt_tstamp now)
+/* sad_next: the SADs' next deadline, kept for handle_timers. */
+static int next_timeout_ms(struct kd *kd, kt_tstamp now, kt_tstamp *sad_next)
 {
 	kt_tstamp t = kt_ike_next_expiry(kd->ike);
-	kt_tstamp s = kt_sad_next_expiry(kd->ips.sad);
+	kt_tstamp s = *sad_next = kd_sad_next_expiry(kd);
 	if (s < t)
 		t = s;
 	if (kd->stopping && kd->stop_deadline < t)
@@ -241,19 +250,22 @@ static int next_timeout_ms(const struct kd *kd, kt_tstamp now)
 	return ms > MAX_WAIT_MS ? MAX_WAIT_MS : (int)ms;
 }
 
-static void handle_timers(struct kd *kd, kt_tstamp now)
+/* SAs installed since sad_next was taken expire later than now. */
+static void handle_timers(struct kd *kd, kt_tstamp now, kt_tstamp sad_next)
 {
 	if (kt_ike_next_expiry(kd->ike) <= now)
 		kt_ike_handle_expiry(kd->ike, now);
-	if (kt_sad_next_expiry(kd->ips.sad) <= now)
-		kt_sad_handle_expiry(kd->ips.sad, now);
+	if (sad_next <= now)
+		kd_sad_handle_expiry(kd, now);
 }
 
 static int run(struct kd *kd)
 {
 	struct epoll_event evs[EPOLL_BATCH];
+	kt_tstamp sad_next;
 	while (!kd->quit) {
-		int n = epoll_wait(kd->epfd, evs, EPOLL_BATCH, next_timeout_ms(kd, kd_now()));
+		int timeout = next_timeout_ms(kd, kd_now(), &sad_next);
+		int n = epoll_wait(kd->epfd, evs, EPOLL_BATCH, timeout);
 		if (n < 0 && errno != EINTR) {
 			kd_err("epoll_wait: %s", strerror(errno));
 			return -1;
@@ -265,7 +277,7 @@ static int run(struct kd *kd)
 		}
 		kd_udp_reap(kd);
 		kt_tstamp now = kd_now();
-		handle_timers(kd, now);
+		handle_timers(kd, now, sad_next);
 		kd_ike_flush(kd);
 		kd_dp_tick(kd);
 		if (kd->stopping && (kd_ike_count(kd) == 0 || now >= kd->stop_deadline))
@@ -276,9 +288,29 @@ static int run(struct kd *kd)
 
 /* ---- start and stop ---- */
 
+/* One SPD, a SAD per direction (worker.h). */
+static int start_ipsec(struct kd *kd)
+{
+	int rc = kt_ipsec_init(&kd->ips_out);
+	if (rc < 0)
+		return rc;
+	kd->ips_in.spd = kd->ips_out.spd;
+	kd->ips_in.sad = kt_sad_new();
+	return kd->ips_in.sad ? 0 : KT_ERR_NOMEM;
+}
+
+static void stop_ipsec(struct kd *kd)
+{
+	if (kd->ips_out.sad || kd->ips_out.spd)
+		kt_ipsec_free(&kd->ips_out); /* the SPD with it */
+	kt_sad_del(kd->ips_in.sad);
+	kd->ips_in.sad = NULL;
+	kd->ips_in.spd = NULL;
+}
+
 static int start_engine(struct kd *kd)
 {
-	int rc = kt_ipsec_init(&kd->ips);
+	int rc = start_ipsec(kd);
 	if (rc == 0) {
 		struct kt_ike_settings s = { .conf = kd->conf };
 		rc = kt_ike_new(&s, kd_now(), &kd->ike);
@@ -306,12 +338,16 @@ static int start(struct kd *kd, const sigset_t *set)
 		kd_err("epoll_create1: %s", strerror(errno));
 		return -1;
 	}
-	/* The data plane before the UDP sockets: they carry its fwmark. */
+	/* The data plane before the UDP sockets: they carry its fwmark. The
+	 * worker state before both: their descriptors go to its epoll sets. */
 	if (pidfile_open(kd, kd->conf->daemon.pidfile) < 0 ||
 	    kd_ctl_open(kd, kd->conf->daemon.socket) < 0 || start_engine(kd) < 0 ||
-	    kd_dp_open(kd) < 0 || kd_udp_sync(kd) < 0 || start_signals(kd, set) < 0)
+	    kd_wk_open(kd) < 0 || kd_dp_open(kd) < 0 || kd_udp_sync(kd) < 0 ||
+	    start_signals(kd, set) < 0)
 		return -1;
 	kd_dp_sync(kd);
+	if (kd_wk_start(kd) < 0)
+		return -1;
 	kd_info("started: %s, %zu peers, %zu children, control socket %s", kd->conf_path,
 		kd->conf->n_peers, kd->conf->n_children, kd->ctl_path);
 	kd_ike_start_peers(kd, NULL);
@@ -321,6 +357,7 @@ static int start(struct kd *kd, const sigset_t *set)
 
 static void stop(struct kd *kd)
 {
+	kd_wk_stop(kd);
 	kd_ctl_close(kd);
 	kd_udp_close(kd);
 	kd_udp_reap(kd);
@@ -328,8 +365,8 @@ static void stop(struct kd *kd)
 		kt_ike_del(kd->ike);
 	kd_child_remove_all(kd);
 	kd_dp_close(kd);
-	if (kd->ips.sad || kd->ips.spd)
-		kt_ipsec_free(&kd->ips);
+	kd_wk_close(kd);
+	stop_ipsec(kd);
 	kd_notes_free(kd);
 	pidfile_close(kd);
 	if (kd->sig.fd >= 0)

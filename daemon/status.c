@@ -1,5 +1,7 @@
 /* Building the status and keys documents from the engine's view of its
- * IKE SAs, the installed CHILD_SAs' counters and the packet drops. */
+ * IKE SAs, the installed CHILD_SAs' counters and the packet drops. The
+ * status is read under the write lock: the data-plane threads write the
+ * counters (worker.h). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "daemon/netaddr.h"
 #include "daemon/status.h"
 #include "daemon/tsfmt.h"
+#include "daemon/worker.h"
 
 #define HEX_SPI64 17
 #define HEX_SPI32 9
@@ -155,6 +158,22 @@ static json_t *peers_json(struct kd *kd)
 	return peers;
 }
 
+/* The outbound and inbound paths' drops together. */
+static void drops_sum(const struct kd *kd, struct kt_drops *sum)
+{
+	const struct kt_drops *a = &kd->ips_out.drops, *b = &kd->ips_in.drops;
+	*sum = (struct kt_drops){
+		.malformed = a->malformed + b->malformed, .fragment = a->fragment + b->fragment,
+		.no_sa = a->no_sa + b->no_sa, .replay = a->replay + b->replay,
+		.too_old = a->too_old + b->too_old, .auth = a->auth + b->auth,
+		.padding = a->padding + b->padding, .policy = a->policy + b->policy,
+		.proto = a->proto + b->proto, .exhausted = a->exhausted + b->exhausted,
+		.expired = a->expired + b->expired, .dummy = a->dummy + b->dummy,
+		.nospace = a->nospace + b->nospace, .discard = a->discard + b->discard,
+		.acquire = a->acquire + b->acquire, .crypto = a->crypto + b->crypto,
+	};
+}
+
 static json_t *drops_json(const struct kt_drops *d)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
@@ -176,11 +195,14 @@ static json_t *dataplane_json(struct kd *kd)
 	const struct kd_dp *dp = kd->dp;
 	if (!dp)
 		return json_null();
-	const struct kd_dp_stats *st = &dp->st;
-	json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I}", "tun", dp->tun_name,
+	struct kd_dp_stats sum;
+	const struct kd_dp_stats *st = &sum;
+	kd_dp_stats_sum(dp, &sum);
+	json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:i}", "tun", dp->tun_name,
 			      "ifindex", dp->ifindex, "mtu", (int)dp->mtu,
 			      "fwmark", (json_int_t)dp->mark, "routes", (json_int_t)dp->n_routes,
-			      "spd_rules", (json_int_t)kt_spd_count(kd->ips.spd));
+			      "spd_rules", (json_int_t)kt_spd_count(kd->ips_out.spd),
+			      "workers", (int)kd_wk_count(kd));
 	json_t *c = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "tun_rx", (json_int_t)st->tun_rx, "tun_tx", (json_int_t)st->tun_tx,
 			      "tun_errors", (json_int_t)st->tun_errors,
@@ -203,6 +225,11 @@ static json_t *dataplane_json(struct kd *kd)
 			      "flushed", (json_int_t)st->flushed);
 	json_object_update(c, d);
 	json_decref(d);
+	struct kd_wk_stats ws;
+	kd_wk_stats(kd, &ws);
+	json_object_set_new(c, "handoff_dropped", json_pack(
+		"{s:I, s:I, s:I}", "ike", (json_int_t)ws.ike_dropped,
+		"natt", (json_int_t)ws.natt_dropped, "acquire", (json_int_t)ws.acquire_dropped));
 	json_object_set_new(o, "counters", c);
 	return o;
 }
@@ -221,14 +248,20 @@ static json_t *daemon_json(struct kd *kd)
 			 "retransmits", (json_int_t)st.retransmits,
 			 "half_open", (json_int_t)st.half_open,
 			 "esp_in_udp_dropped", (json_int_t)kd->udp.esp_in_udp_dropped,
-			 "installed_sas", (json_int_t)kt_sad_count(kd->ips.sad));
+			 "installed_sas", (json_int_t)(kt_sad_count(kd->ips_out.sad) +
+						       kt_sad_count(kd->ips_in.sad)));
 }
 
 json_t *kd_status_json(struct kd *kd)
 {
-	return json_pack("{s:o, s:o, s:o, s:o}", "peers", peers_json(kd),
-			 "drops", drops_json(&kd->ips.drops), "daemon", daemon_json(kd),
-			 "dataplane", dataplane_json(kd));
+	struct kt_drops drops;
+	kd_wk_lock(kd);
+	drops_sum(kd, &drops);
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o}", "peers", peers_json(kd),
+			      "drops", drops_json(&drops), "daemon", daemon_json(kd),
+			      "dataplane", dataplane_json(kd));
+	kd_wk_unlock(kd);
+	return o;
 }
 
 /* ---- keys ---- */

@@ -1,14 +1,15 @@
 /* The TUN device: created by name ([daemon] tun) without packet info
- * (IFF_NO_PI: each read or write is one bare IP packet), non-blocking in
- * the epoll loop; its MTU set and the link brought up over netlink; and
- * the two per-device sysctls decapsulated packets need. It disappears with
- * the daemon (not persistent), and its routes with it. */
+ * (IFF_NO_PI: each read or write is one bare IP packet), non-blocking, read
+ * by the outbound thread (the main one without workers), written by the
+ * inbound one and by ICMP "too big" replies; its MTU set and the link
+ * brought up over netlink; and the two per-device sysctls decapsulated
+ * packets need. It disappears with the daemon (not persistent), and its
+ * routes with it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
 #include "daemon/netlink.h"
+#include "daemon/worker.h"
 
 #define TUN_DEV "/dev/net/tun"
 
@@ -107,7 +109,7 @@ int kd_tun_open(struct kd *kd)
 	if (kd_tun_set_mtu(kd, KT_MTU_IPV6_MIN) < 0)
 		return -1;
 	dp->tun.ready = kd_dp_tun_ready;
-	if (kd_io_add(kd, &dp->tun, EPOLLIN) < 0) {
+	if (kd_wk_io_add(kd, KD_WK_OUT, &dp->tun) < 0) {
 		kd_err("TUN %s: epoll: %s", dp->tun_name, strerror(errno));
 		return -1;
 	}
@@ -121,7 +123,7 @@ void kd_tun_close(struct kd *kd)
 	struct kd_dp *dp = kd->dp;
 	if (dp->tun.fd < 0)
 		return;
-	kd_io_del(kd, &dp->tun);
+	kd_wk_io_del(kd, KD_WK_OUT, &dp->tun);
 	close(dp->tun.fd);
 	dp->tun.fd = -1;
 }
@@ -139,13 +141,13 @@ int kd_tun_set_mtu(struct kd *kd, unsigned mtu)
 	return 0;
 }
 
-void kd_tun_write(struct kd *kd, const uint8_t *p, size_t len)
+void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len)
 {
 	struct kd_dp *dp = kd->dp;
 	if (write(dp->tun.fd, p, len) == (ssize_t)len) {
-		dp->st.tun_tx++;
+		st->tun_tx++;
 		return;
 	}
-	if (dp->st.tun_errors++ == 0)
+	if (st->tun_errors++ == 0)
 		kd_warn("TUN %s: write of %zu bytes failed: %s", dp->tun_name, len, strerror(errno));
 }

@@ -2,16 +2,18 @@
  * V6ONLY). Each datagram's local address comes from IP_PKTINFO /
  * IPV6_PKTINFO so a wildcard socket still tells the engine where a message
  * arrived, and replies leave from that address. Port 4500 also carries
- * ESP in UDP: the data plane reads those sockets (kd_dp_natt_ready) and
- * hands IKE, behind the non-ESP marker (RFC 3948 §2.2), back here. Every
- * socket carries the data plane's fwmark, so IKE never enters the TUN. */
+ * ESP in UDP: the data plane reads those sockets (kd_dp_natt_ready; on the
+ * inbound thread when there are workers) and hands IKE, behind the non-ESP
+ * marker (RFC 3948 §2.2), back here. The outbound thread sends ESP in UDP
+ * from them, so the socket list changes only under the write lock
+ * (worker.h). Every socket carries the data plane's fwmark, so IKE never
+ * enters the TUN. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "daemon/kotetsud.h"
 #include "daemon/log.h"
 #include "daemon/netaddr.h"
+#include "daemon/worker.h"
 
 #define NON_ESP_MARKER_LEN 4   /* RFC 3948 §2.2: four zero bytes before IKE */
 #define CMSG_SPACE_PKTINFO KD_UDP_CMSG_SPACE /* room for one in6_pktinfo control message */
@@ -102,7 +105,7 @@ static int open_sock(struct kd *kd, struct kd_sock *s)
 	s->io.fd = fd;
 	s->io.ready = sock_ready;
 	if (set_opts(kd, fd, family) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    kd_io_add(kd, &s->io, EPOLLIN) < 0) {
+	    kd_wk_sock_add(kd, s) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -113,7 +116,7 @@ static int open_sock(struct kd *kd, struct kd_sock *s)
 
 static void close_sock(struct kd *kd, struct kd_sock *s)
 {
-	kd_io_del(kd, &s->io);
+	kd_wk_sock_del(kd, s);
 	close(s->io.fd);
 	s->io.fd = -1;
 	s->next = kd->dead_socks;
@@ -187,21 +190,25 @@ int kd_udp_sync(struct kd *kd)
 {
 	static struct kd_sock w[WANTED_MAX];
 	size_t n = wanted(kd->conf, w);
+	kd_wk_lock(kd);
 	close_unwanted(kd, w, n);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!have_sock(kd, &w[i]) && open_wanted(kd, &w[i]) < 0)
 			rc = -1;
+	kd_wk_unlock(kd);
 	return rc;
 }
 
 void kd_udp_close(struct kd *kd)
 {
+	kd_wk_lock(kd);
 	while (kd->socks) {
 		struct kd_sock *s = kd->socks;
 		kd->socks = s->next;
 		close_sock(kd, s);
 	}
+	kd_wk_unlock(kd);
 }
 
 /* ---- receive ---- */
