@@ -49,11 +49,16 @@ static bool child_up(json_t *entry, const char *child)
 	return s && strcmp(s, "installed") == 0;
 }
 
+static bool established(json_t *entry)
+{
+	const char *state = json_string_value(json_object_get(entry, "state"));
+	return state && strcmp(state, "established") == 0;
+}
+
 /* Established, with the child asked for or every configured child. */
 static bool entry_up(json_t *entry, const char *child)
 {
-	const char *state = json_string_value(json_object_get(entry, "state"));
-	if (!state || strcmp(state, "established") != 0)
+	if (!established(entry))
 		return false;
 	if (child)
 		return child_up(entry, child);
@@ -63,6 +68,23 @@ static bool entry_up(json_t *entry, const char *child)
 		if (!child_up(entry, json_string_value(name)))
 			return false;
 	return true;
+}
+
+/* Established, but a child we wait for is not even being created: it was
+ * refused or failed, and the daemon noted why. */
+static const char *child_failed(json_t *entry, const char *child)
+{
+	const char *problem = json_string_value(json_object_get(entry, "last_problem"));
+	if (!problem || !established(entry))
+		return NULL;
+	if (child)
+		return child_state(entry, child) ? NULL : problem;
+	size_t i;
+	json_t *name;
+	json_array_foreach(json_object_get(entry, "configured_children"), i, name)
+		if (!child_state(entry, cli_str_or(json_string_value(name), "")))
+			return problem;
+	return NULL;
 }
 
 enum wait_result { WAIT_UP, WAIT_PENDING, WAIT_FAILED };
@@ -80,6 +102,11 @@ static enum wait_result judge(json_t *status, const char *peer, const char *chil
 			continue;
 		if (entry_up(e, child))
 			return WAIT_UP;
+		const char *failed = child_failed(e, child);
+		if (failed) {
+			snprintf(why, len, "%s", failed);
+			return WAIT_FAILED;
+		}
 		const char *state = cli_str_or(json_string_value(json_object_get(e, "state")), "?");
 		const char *reason = json_string_value(json_object_get(e, "down_reason"));
 		if (!any || strcmp(state, "down") != 0)

@@ -46,7 +46,8 @@ static void note_down(struct kd *kd, const char *peer, const char *text)
 {
 	struct kd_note *n = note_make(kd, peer);
 	if (n)
-		snprintf(n->text, sizeof(n->text), "%s", n->problem[0] ? n->problem : text);
+		snprintf(n->text, sizeof(n->text), "%s",
+			 n->problem[0] && !n->problem_before_up ? n->problem : text);
 }
 
 /* The engine's "peer NAME: " prefix is left out: status names the peer. */
@@ -60,6 +61,18 @@ static void note_problem(struct kd *kd, const char *peer, const char *text)
 	    strncmp(text + 5 + len, ": ", 2) == 0)
 		text += 5 + len + 2;
 	snprintf(n->problem, sizeof(n->problem), "%s", text);
+	n->problem_before_up = false;
+}
+
+/* Up: no down reason any more; a problem logged on the way (a child
+ * refused, say) stays for status and `up --wait` until the next attempt. */
+static void note_up(struct kd *kd, const char *peer)
+{
+	struct kd_note *n = note_find(kd, peer);
+	if (n) {
+		n->text[0] = '\0';
+		n->problem_before_up = true;
+	}
 }
 
 static void note_clear(struct kd *kd, const char *peer)
@@ -129,7 +142,7 @@ static void handle_event(struct kd *kd, const struct kt_ike_event *ev)
 		break;
 	/* The engine logs these changes itself: the event text is a repeat. */
 	case KT_IKE_EV_IKE_UP:
-		note_clear(kd, ev->peer);
+		note_up(kd, ev->peer);
 		log_event_text(ev, KT_CONF_LOG_DEBUG);
 		break;
 	case KT_IKE_EV_IKE_DOWN:

@@ -55,6 +55,8 @@ struct kd_note {
 	char peer[KT_CONF_MAX_NAME + 1];
 	char text[KT_IKE_LOG_LEN];    /* set when the IKE SA went down */
 	char problem[KT_IKE_LOG_LEN]; /* the last warning or error since it started */
+	bool problem_before_up;       /* problem came before the IKE SA was up:
+	                                 not the reason it later went down */
 	struct kd_note *next;
 };
 

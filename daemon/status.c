@@ -98,6 +98,9 @@ static json_t *peer_base(struct kd *kd, const char *name, const char *state)
 	json_object_set_new(o, "start", json_string(kt_conf_start_name(p->start)));
 	json_object_set_new(o, "remote_host", json_string(p->remote_host));
 	json_object_set_new(o, "configured_children", names);
+	const struct kd_note *n = kd_note_get(kd, name);
+	if (n && n->problem[0])
+		json_object_set_new(o, "last_problem", json_string(n->problem));
 	return o;
 }
 

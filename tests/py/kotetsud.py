@@ -239,9 +239,10 @@ class Kotetsud:
         return wait_for(lambda: self.log_lines(pattern), timeout, interval=0.1)
 
     def sanitizer_reports(self):
-        """AddressSanitizer / UBSan findings in the log (a sanitizer build
-        writes them to stderr, which is the log)."""
-        return self.log_lines(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+        """AddressSanitizer / UBSan / ThreadSanitizer findings in the log (a
+        sanitizer build writes them to stderr, which is the log)."""
+        return self.log_lines(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
+                              r"WARNING: ThreadSanitizer")
 
     def diagnostics(self, lines=60):
         tail = "\n".join(self.log_text().splitlines()[-lines:])

@@ -26,7 +26,7 @@ import pytest
 
 import netns
 import topo
-from kotetsud import require_built
+from kotetsud import peer_of, require_built
 from natt_topo import (ESP, ESP_IN_UDP, IDS, IKE, NAT_PUBLIC, NAT_T_PORT, PSK, RESP_PUBLIC,
                        BackgroundPing, NatWorld, addr_port, allowed_nat_t, between,
                        capture_public, ike_of, installed_children, keepalives, keepalives_from,
@@ -456,9 +456,9 @@ AH_REFUSED = ("AH cannot cross NAT (it authenticates the IP addresses the NAT re
 
 def test_ah_through_nat_refused_clearly(natw):
     """An AH child through the NAT: the IKE SA comes up, the child does
-    not, `kotetsu up --wait` fails, and the reason (AH cannot cross NAT
-    ...: use ESP) is there for the user; nothing passes between the
-    LANs."""
+    not, `kotetsu up --wait` fails at once with the reason (AH cannot cross
+    NAT ...: use ESP), which the log and status carry too; nothing passes
+    between the LANs."""
     w = natw()
     t = w.t
     kr = kt_responder(w, {t.init1: [tunnel_child(t.resp, t.init1, protocol="ah")]})
@@ -471,12 +471,13 @@ def test_ah_through_nat_refused_clearly(natw):
     assert waited and res.returncode == 1, details(w, "kotetsu up --wait with an AH child "
                                                    "across a NAT exited %d:" % res.returncode,
                                                    shown)
+    assert AH_REFUSED in shown, details(w, "no clear refusal (%r) in `kotetsu up --wait`'s "
+                                        "output (%r)" % (AH_REFUSED, shown.strip()))
     lines = ki.wait_log(r"AH cannot cross NAT", timeout=3)
-    where = [ln for ln in lines if AH_REFUSED in ln] or \
-        ([shown] if AH_REFUSED in shown else [])
-    assert where, details(w, "no clear refusal (%r) in `kotetsu up --wait`'s output (%r) or "
-                          "the log" % (AH_REFUSED, shown.strip()))
+    assert any(AH_REFUSED in ln for ln in lines), details(w, "the refusal is not in the log")
     si, sr = ki.status(), kr.status()
+    assert AH_REFUSED in peer_of(si, RESP).get("last_problem", ""), details(
+        w, "status does not carry the refusal", si)
     assert ike_of(si, RESP).get("nat_local") is True, details(w, "no NAT seen?")
     assert not installed_children(si, RESP) and not installed_children(sr, "init1"), details(
         w, "an AH child was installed across the NAT")
