@@ -304,24 +304,27 @@ static void test_half_open_max(void **state)
 
 /* ---- Loss ---- */
 
-static void test_lossy_network(void **state)
+/* Under 30% loss, 20% duplication and 30% reordering an exchange fails
+ * outright only when all six sends of a request or their answers are lost
+ * (about 2% each), and the responder's 30 s half-open timeout can end
+ * before the initiator's IKE_AUTH retransmissions do. So a run may fail;
+ * most must not, and every run that comes up must be consistent. */
+#define LOSSY_RUNS 8
+#define LOSSY_MIN_UP 6
+
+static bool lossy_run(uint64_t run_seed)
 {
-	(void)state;
-	for (uint64_t k = 0; k < 8; k++) {
-		struct sim s;
-		struct sim_opt o = { .extra_i = "[child b/more]\nlocal-ts = 10.1.1.0/24\nremote-ts = 10.2.1.0/24\n",
-				     .extra_r = "[child a/more]\nlocal-ts = 10.2.1.0/24\nremote-ts = 10.1.1.0/24\n" };
-		sim_init(&s, &o, seed * 31 + k, NULL, NULL);
-		s.loss = 30;
-		s.dup = 20;
-		s.reorder = 30;
-		assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", NULL, NULL), 0);
-		sim_run(&s, 200 * KT_SECONDS, NULL, NULL);
-		if (sim_count(&s, 0, KT_IKE_EV_CHILD_UP) != 2 || sim_count(&s, 1, KT_IKE_EV_CHILD_UP) != 2) {
-			sim_dump_logs(&s);
-			fail_msg("run %llu (seed %llu) did not establish", (unsigned long long)k,
-				 (unsigned long long)(seed * 31 + k));
-		}
+	struct sim s;
+	struct sim_opt o = { .extra_i = "[child b/more]\nlocal-ts = 10.1.1.0/24\nremote-ts = 10.2.1.0/24\n",
+			     .extra_r = "[child a/more]\nlocal-ts = 10.2.1.0/24\nremote-ts = 10.1.1.0/24\n" };
+	sim_init(&s, &o, run_seed, NULL, NULL);
+	s.loss = 30;
+	s.dup = 20;
+	s.reorder = 30;
+	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", NULL, NULL), 0);
+	sim_run(&s, 200 * KT_SECONDS, NULL, NULL);
+	bool up = sim_count(&s, 0, KT_IKE_EV_CHILD_UP) == 2 && sim_count(&s, 1, KT_IKE_EV_CHILD_UP) == 2;
+	if (up) {
 		for (size_t c = 0; c < 2; c++) {
 			const struct sim_ev *a = sim_find(&s, 0, KT_IKE_EV_CHILD_UP, c);
 			const struct sim_ev *b = sim_find(&s, 1, KT_IKE_EV_CHILD_UP, c);
@@ -333,8 +336,25 @@ static void test_lossy_network(void **state)
 		struct kt_ike_stats st;
 		kt_ike_get_stats(s.s[1].ike, &st);
 		assert_int_equal(st.half_open, 0);
-		sim_free(&s);
+	} else {
+		/* It gave up and said so; nothing of it is left on our side. */
+		assert_true(sim_count(&s, 0, KT_IKE_EV_IKE_DOWN) >= 1);
+		assert_int_equal(sim_n_sas(&s, 0), 0);
+		print_message("run (seed %llu) did not establish under loss\n",
+			      (unsigned long long)run_seed);
 	}
+	sim_free(&s);
+	return up;
+}
+
+static void test_lossy_network(void **state)
+{
+	(void)state;
+	unsigned up = 0;
+	for (uint64_t k = 0; k < LOSSY_RUNS; k++)
+		up += lossy_run(seed * 31 + k);
+	if (up < LOSSY_MIN_UP)
+		fail_msg("only %u of %d runs established under loss", up, LOSSY_RUNS);
 }
 
 static void test_total_loss(void **state)
