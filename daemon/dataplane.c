@@ -78,8 +78,13 @@ static int alloc(struct kd *kd)
 	dp->tun.fd = dp->hdrinc4 = dp->hdrinc6 = -1;
 	for (size_t i = 0; i < sizeof(dp->raw) / sizeof(dp->raw[0]); i++)
 		dp->raw[i].io.fd = -1;
-	dp->out.buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
+	dp->out.buf = malloc((size_t)(KD_DP_BATCH + 1) * KD_DP_SLOT);
 	dp->in.buf = malloc((size_t)KD_DP_BATCH * KD_DP_SLOT);
+	if (dp->out.buf) {
+		for (size_t i = 0; i < KD_DP_BATCH; i++)
+			dp->out.slot[i] = dp->out.buf + i * KD_DP_SLOT;
+		dp->out.spare = dp->out.buf + (size_t)KD_DP_BATCH * KD_DP_SLOT;
+	}
 	dp->out.icmp_tokens = KD_DP_ICMP_BURST;
 	dp->safe_len = SIZE_MAX;
 	return dp->out.buf && dp->in.buf ? 0 : -1;

@@ -16,8 +16,10 @@
  * netlink.c (rtnetlink), dp_policy.c (SPD rules, routes, nftables, MTU),
  * dp_out.c (TUN to wire), dp_in.c (wire to TUN), acquire.c (start =
  * on-traffic), worker.c (the threads). Batches of up to KD_DP_BATCH
- * packets per system call where the kernel allows it (recvmmsg, sendmmsg);
- * buffers are allocated once, at start-up.
+ * packets per system call where the kernel allows it (recvmmsg, sendmmsg;
+ * on the TUN, offloads: a read returns a TCP/UDP super-packet of up to
+ * 64 KB that core/gso.c splits into the outbound slots); buffers are
+ * allocated once, at start-up.
  *
  * Threads ([daemon] workers, worker.h has the lock rules): with 2, the
  * outbound thread runs dp_out.c on struct kd_dp_out and kd->ips_out (the
@@ -33,10 +35,14 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include "core/gso.h"
 #include "core/icmp.h"
 #include "daemon/kotetsud.h"
 
 #define KD_DP_BATCH 64                  /* packets per recvmmsg/sendmmsg, TUN reads per wakeup */
+/* Packets the TUN's reads may yield per wakeup (one super-packet is up to
+ * ~45): bounds the time the outbound thread holds the read lock. */
+#define KD_DP_TUN_BUDGET (4 * KD_DP_BATCH)
 /* Room around a packet: a bundle of two tunnel-mode SAs adds two outer
  * headers in front, a UDP header is rebuilt in front of ESP in UDP. */
 #define KD_DP_HEADROOM (2 * KT_PKT_HEADROOM)
@@ -106,6 +112,7 @@ struct kd_raw {
  * kd_dp.st); uint64_t only (kd_dp_stats_sum adds them as an array). */
 struct kd_dp_stats {
 	uint64_t tun_rx, tun_tx, tun_errors;
+	uint64_t tun_gso, tun_bad_vnet;    /* super-packets read; virtio headers refused */
 	uint64_t tx_raw, tx_udp, tx_errors, tx_nosock;
 	uint64_t rx_raw, rx_udp, rx_errors, rx_truncated, decapped;
 	uint64_t out_dropped, in_dropped, link_local, too_big, icmp_sent, icmp_limited;
@@ -126,7 +133,10 @@ struct kd_tx {
  * workers (and main's under the write lock when it flushes an acquire
  * queue). */
 struct kd_dp_out {
-	uint8_t *buf;                 /* KD_DP_BATCH slots */
+	uint8_t *buf;                 /* KD_DP_BATCH + 1 slots */
+	uint8_t *slot[KD_DP_BATCH];   /* slot i holds the packet of tx[i] */
+	uint8_t *spare;               /* a super-packet while it is split */
+	struct kt_gso gso;
 	struct kd_tx tx[KD_DP_BATCH];
 	size_t n_tx;
 	struct mmsghdr mm[KD_DP_BATCH];
@@ -148,6 +158,7 @@ struct kd_dp_in {
 
 struct kd_dp {
 	struct kd_io tun;
+	bool vnet;                    /* TUN offloads on: a virtio-net header before each packet */
 	char tun_name[IF_NAMESIZE];
 	int ifindex;
 	uint32_t mark;                /* also our routing table's number */
@@ -205,8 +216,10 @@ int kd_tun_open(struct kd *kd);
 void kd_tun_close(struct kd *kd);
 int kd_tun_set_mtu(struct kd *kd, unsigned mtu);
 /* One packet into the TUN (atomic per packet: either thread may write),
- * counted in st, the calling path's counters. */
-void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len);
+ * counted in st, the calling path's counters. With offloads, after the
+ * virtio-net header h (NULL: all zero, nothing offloaded). */
+void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len,
+		  const struct kt_vnet_hdr *h);
 /* Is the sysctl at path (under /proc/sys) set to something but 0? */
 bool kd_sysctl_on(const char *path);
 

@@ -1,4 +1,6 @@
-/* From the TUN to the wire. Packets are read into the outbound slots,
+/* From the TUN to the wire. Packets are read into the outbound slots (a
+ * TCP/UDP super-packet, with offloads, into the spare slot, from which
+ * core/gso.c cuts its segments into the outbound slots),
  * checked against the path MTU of their SA (ICMP "too big" back when they
  * cannot pass), sealed in place by the core and queued; each run of queued
  * packets for one socket leaves with one sendmmsg. How each leaves:
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -40,7 +43,7 @@ uint8_t *kd_dp_out_slot(struct kd *kd)
 	struct kd_dp *dp = kd->dp;
 	if (dp->out.n_tx == KD_DP_BATCH)
 		kd_dp_tx_flush(kd);
-	return dp->out.buf + dp->out.n_tx * KD_DP_SLOT;
+	return dp->out.slot[dp->out.n_tx];
 }
 
 static void note_tx_error(struct kd_dp *dp, const struct kd_tx *t, int err)
@@ -254,7 +257,7 @@ static void send_icmp(struct kd *kd, const struct kt_pkt *pkt, const struct kt_s
 		return;
 	int n = kt_icmp_too_big(out, sizeof(dp->out.icmp), p, pkt->len, &src, (uint32_t)mtu);
 	if (n > 0) {
-		kd_tun_write(kd, &dp->out.st, out, (size_t)n);
+		kd_tun_write(kd, &dp->out.st, out, (size_t)n, NULL);
 		dp->out.st.icmp_sent++;
 	}
 }
@@ -342,23 +345,109 @@ void kd_dp_output(struct kd *kd, struct kt_pkt *pkt)
 	}
 }
 
+/* ---- reading the TUN ---- */
+
+/* The packet at the head of its slot, through the SPD. */
+static void output_slot(struct kd *kd, uint8_t *slot, size_t len)
+{
+	kd->dp->out.st.tun_rx++;
+	struct kt_pkt pkt = { .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM, .len = len };
+	kd_dp_output(kd, &pkt);
+}
+
+static void bad_vnet(struct kd_dp *dp, const struct kt_vnet_hdr *h, size_t len, int rc)
+{
+	if (pow2(++dp->out.st.tun_bad_vnet))
+		kd_warn("TUN %s: dropped a %zu-byte packet whose virtio header (gso type %u, size "
+			"%u, csum %u+%u) does not fit it: %s (%llu so far)", dp->tun_name, len,
+			h->gso_type, h->gso_size, h->csum_start, h->csum_offset, kt_strerror(rc),
+			(unsigned long long)dp->out.st.tun_bad_vnet);
+}
+
+/* A super-packet in the current slot: it moves to the spare slot (a
+ * pointer swap) and its segments go to the batch. The packets made. */
+static size_t split(struct kd *kd, const struct kt_vnet_hdr *h, size_t len)
+{
+	struct kd_dp *dp = kd->dp;
+	struct kd_dp_out *o = &dp->out;
+	uint8_t *super = o->slot[o->n_tx];
+	o->slot[o->n_tx] = o->spare;
+	o->spare = super;
+	int rc = kt_gso_init(&o->gso, h, super + KD_DP_HEADROOM, len, KD_DP_PKT_MAX);
+	if (rc < 0) {
+		bad_vnet(dp, h, len, rc);
+		return 0;
+	}
+	o->st.tun_gso++;
+	size_t made = 0;
+	for (;;) {
+		uint8_t *slot = kd_dp_out_slot(kd);
+		int n = kt_gso_next(&o->gso, slot + KD_DP_HEADROOM, KD_DP_PKT_MAX);
+		if (n <= 0)
+			break;
+		output_slot(kd, slot, (size_t)n);
+		made++;
+	}
+	return made;
+}
+
+/* What one read of n bytes (virtio header included) yields; the packets made. */
+static size_t offloaded(struct kd *kd, uint8_t *slot, const uint8_t *vh, size_t n)
+{
+	struct kd_dp *dp = kd->dp;
+	struct kt_vnet_hdr h;
+	if (n < KT_VNET_HDR_LEN) {
+		dp->out.st.tun_bad_vnet++;
+		return 0;
+	}
+	kt_vnet_hdr_get(vh, &h);
+	n -= KT_VNET_HDR_LEN;
+	if (h.gso_type != KT_VNET_GSO_NONE)
+		return split(kd, &h, n);
+	int rc = n > KD_DP_PKT_MAX ? KT_ERR_MALFORMED
+				   : kt_gso_csum(slot + KD_DP_HEADROOM, n, &h);
+	if (rc < 0) {
+		bad_vnet(dp, &h, n, rc);
+		return 0;
+	}
+	output_slot(kd, slot, n);
+	return 1;
+}
+
+/* One read into slot (after the headroom; with offloads the virtio
+ * header into vh and a super-packet on into the tailroom). */
+static ssize_t tun_read(struct kd_dp *dp, uint8_t *slot, uint8_t *vh)
+{
+	if (!dp->vnet)
+		return read(dp->tun.fd, slot + KD_DP_HEADROOM, KD_DP_PKT_MAX);
+	struct iovec iov[2] = {
+		{ .iov_base = vh, .iov_len = KT_VNET_HDR_LEN },
+		{ .iov_base = slot + KD_DP_HEADROOM, .iov_len = KD_DP_SLOT - KD_DP_HEADROOM },
+	};
+	return readv(dp->tun.fd, iov, 2);
+}
+
 void kd_dp_tun_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 {
 	(void)events;
+	(void)io;
 	struct kd_dp *dp = kd->dp;
-	for (int i = 0; i < KD_DP_BATCH; i++) {
-		uint8_t *slot = kd_dp_out_slot(kd);
-		ssize_t n = read(io->fd, slot + KD_DP_HEADROOM, KD_DP_PKT_MAX);
+	size_t made = 0;
+	for (int i = 0; i < KD_DP_BATCH && made < KD_DP_TUN_BUDGET; i++) {
+		uint8_t *slot = kd_dp_out_slot(kd), vh[KT_VNET_HDR_LEN];
+		ssize_t n = tun_read(dp, slot, vh);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    pow2(++dp->out.st.tun_errors))
 				kd_warn("TUN %s: read: %s", dp->tun_name, strerror(errno));
 			break;
 		}
-		dp->out.st.tun_rx++;
-		struct kt_pkt pkt = { .head = slot, .cap = KD_DP_SLOT, .off = KD_DP_HEADROOM,
-				      .len = (size_t)n };
-		kd_dp_output(kd, &pkt);
+		if (dp->vnet) {
+			made += offloaded(kd, slot, vh, (size_t)n);
+		} else {
+			output_slot(kd, slot, (size_t)n);
+			made++;
+		}
 	}
 	kd_dp_tx_flush(kd);
 }

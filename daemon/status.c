@@ -206,6 +206,7 @@ static json_t *dataplane_json(struct kd *kd)
 			      "fwmark", (json_int_t)dp->mark, "routes", (json_int_t)dp->n_routes,
 			      "spd_rules", (json_int_t)kt_spd_count(kd->ips_out.spd),
 			      "workers", (int)kd_wk_count(kd));
+	json_object_set_new(o, "offload", json_boolean(dp->vnet));
 	json_t *c = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "tun_rx", (json_int_t)st->tun_rx, "tun_tx", (json_int_t)st->tun_tx,
 			      "tun_errors", (json_int_t)st->tun_errors,
@@ -228,6 +229,8 @@ static json_t *dataplane_json(struct kd *kd)
 			      "flushed", (json_int_t)st->flushed);
 	json_object_update(c, d);
 	json_decref(d);
+	json_object_set_new(c, "tun_gso", json_integer((json_int_t)st->tun_gso));
+	json_object_set_new(c, "tun_bad_vnet", json_integer((json_int_t)st->tun_bad_vnet));
 	struct kd_wk_stats ws;
 	kd_wk_stats(kd, &ws);
 	json_object_set_new(c, "handoff_dropped", json_pack(

@@ -1,5 +1,8 @@
 /* The TUN device: created by name ([daemon] tun) without packet info
- * (IFF_NO_PI: each read or write is one bare IP packet), non-blocking, read
+ * (IFF_NO_PI: each read or write is one IP packet), with offloads where the
+ * kernel has them (IFF_VNET_HDR: a virtio-net header before each packet,
+ * and reads of TCP/UDP super-packets up to 64 KB, core/gso.h; otherwise a
+ * plain TUN, each read and write one bare packet), non-blocking, read
  * by the outbound thread (the main one without workers), written by the
  * inbound one and by ICMP "too big" replies; its MTU set and the link
  * brought up over netlink; and the two per-device sysctls decapsulated
@@ -9,10 +12,13 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/gso.h"
 #include "core/mtu.h"
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
@@ -20,6 +26,13 @@
 #include "daemon/worker.h"
 
 #define TUN_DEV "/dev/net/tun"
+/* UDP segmentation offload (Linux 6.2); Debian 12's headers lack it. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 /* Write one value to a sysctl under /proc/sys; 0 or -1 (errno). */
 static int sysctl_set(const char *path, const char *value)
@@ -72,7 +85,7 @@ static void set_sysctls(const char *tun)
 			tun);
 }
 
-static int create(struct kd_dp *dp, const char *name)
+static int create(struct kd_dp *dp, const char *name, bool vnet)
 {
 	int fd = open(TUN_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
@@ -80,7 +93,7 @@ static int create(struct kd_dp *dp, const char *name)
 		return -1;
 	}
 	struct ifreq ifr = { 0 };
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		kd_err("cannot create TUN %s: %s%s", name, strerror(errno),
@@ -98,10 +111,46 @@ static int create(struct kd_dp *dp, const char *name)
 	return 0;
 }
 
+/* The header size we parse, then the offloads: checksums and TCP
+ * segmentation, UDP segmentation where the kernel has it. 0, or -1 with
+ * errno when the kernel refuses (the caller falls back to a plain TUN). */
+static int set_offloads(struct kd_dp *dp)
+{
+	int sz = KT_VNET_HDR_LEN;
+	unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+	if (ioctl(dp->tun.fd, TUNSETVNETHDRSZ, &sz) < 0)
+		return -1;
+	if (ioctl(dp->tun.fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6) == 0)
+		return 0;
+	return ioctl(dp->tun.fd, TUNSETOFFLOAD, base);
+}
+
+/* With offloads unless the configuration says offload = off or the
+ * kernel refuses them; a refusal is no error: the TUN is made again
+ * without them. */
+static int create_offloaded(struct kd_dp *dp, const char *name, bool off)
+{
+	if (off) {
+		kd_info("TUN %s: offloads off (offload = off)", name);
+		return create(dp, name, false);
+	}
+	if (create(dp, name, true) < 0)
+		return -1;
+	if (set_offloads(dp) == 0) {
+		dp->vnet = true;
+		return 0;
+	}
+	kd_info("TUN %s: the kernel refuses offloads (%s): one packet per read and write",
+		dp->tun_name, strerror(errno));
+	close(dp->tun.fd);
+	dp->tun.fd = -1;
+	return create(dp, name, false);
+}
+
 int kd_tun_open(struct kd *kd)
 {
 	struct kd_dp *dp = kd->dp;
-	if (create(dp, kd->conf->daemon.tun) < 0)
+	if (create_offloaded(dp, kd->conf->daemon.tun, kd->conf->daemon.offload_off) < 0)
 		return -1;
 	dp->mark = KD_DP_MARK_BASE + ((uint32_t)dp->ifindex & 0xffff);
 	set_sysctls(dp->tun_name);
@@ -113,8 +162,8 @@ int kd_tun_open(struct kd *kd)
 		kd_err("TUN %s: epoll: %s", dp->tun_name, strerror(errno));
 		return -1;
 	}
-	kd_info("TUN %s up (index %d), fwmark and routing table %#x", dp->tun_name, dp->ifindex,
-		dp->mark);
+	kd_info("TUN %s up (index %d%s), fwmark and routing table %#x", dp->tun_name, dp->ifindex,
+		dp->vnet ? ", offloads" : "", dp->mark);
 	return 0;
 }
 
@@ -141,10 +190,24 @@ int kd_tun_set_mtu(struct kd *kd, unsigned mtu)
 	return 0;
 }
 
-void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len)
+void kd_tun_write(struct kd *kd, struct kd_dp_stats *st, const uint8_t *p, size_t len,
+		  const struct kt_vnet_hdr *h)
 {
 	struct kd_dp *dp = kd->dp;
-	if (write(dp->tun.fd, p, len) == (ssize_t)len) {
+	static const struct kt_vnet_hdr none;
+	uint8_t vh[KT_VNET_HDR_LEN];
+	struct iovec iov[2] = { { .iov_base = vh, .iov_len = sizeof(vh) },
+				{ .iov_base = (void *)p, .iov_len = len } };
+	ssize_t want = (ssize_t)len;
+	ssize_t n;
+	if (dp->vnet) {
+		kt_vnet_hdr_put(vh, h ? h : &none);
+		want += KT_VNET_HDR_LEN;
+		n = writev(dp->tun.fd, iov, 2);
+	} else {
+		n = write(dp->tun.fd, p, len);
+	}
+	if (n == want) {
 		st->tun_tx++;
 		return;
 	}

@@ -13,6 +13,7 @@
  *   log-level = error | warn | info | debug        default info
  *   workers   = auto | 0 | 2                       packet threads beside the
  *                           main one; default auto (2 on a host with 2+ CPUs)
+ *   offload   = auto | off  TUN offloads (segmentation, checksums); default auto
  *
  *   [peer NAME]             one IKE SA; NAME: letters, digits, '.', '_', '-'
  *   local     = ADDRESS     our address; default: whatever the route picks
@@ -142,6 +143,7 @@ struct kt_conf_daemon {
 	char tun[KT_CONF_MAX_IFNAME + 1];
 	uint8_t log_level; /* enum kt_conf_log_level */
 	uint8_t workers;   /* enum kt_conf_workers */
+	bool offload_off;  /* offload = off: a plain TUN, one packet per read */
 };
 
 /* An identity as sent in an ID payload. */

@@ -8,7 +8,7 @@
 
 /* ---- [daemon] ------------------------------------------------------------ */
 
-enum { D_SOCKET, D_PIDFILE, D_TUN, D_LOG_LEVEL, D_WORKERS, D_N };
+enum { D_SOCKET, D_PIDFILE, D_TUN, D_LOG_LEVEL, D_WORKERS, D_OFFLOAD, D_N };
 
 static void set_socket(struct kt_conf_parser *p, const char *key, const char *v)
 {
@@ -53,12 +53,21 @@ static void set_workers(struct kt_conf_parser *p, const char *key, const char *v
 		p->conf->daemon.workers = values[w - 1];
 }
 
+static void set_offload(struct kt_conf_parser *p, const char *key, const char *v)
+{
+	static const char *const words[] = { "auto", "off" };
+	uint8_t w;
+	if (conf_word(p, key, v, words, 2, &w))
+		p->conf->daemon.offload_off = w == 2;
+}
+
 static const struct conf_key daemon_keys[D_N] = {
 	[D_SOCKET] = { "socket", set_socket, false },
 	[D_PIDFILE] = { "pidfile", set_pidfile, false },
 	[D_TUN] = { "tun", set_tun, false },
 	[D_LOG_LEVEL] = { "log-level", set_log_level, false },
 	[D_WORKERS] = { "workers", set_workers, false },
+	[D_OFFLOAD] = { "offload", set_offload, false },
 };
 
 static void daemon_finish(struct kt_conf_parser *p)

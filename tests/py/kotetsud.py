@@ -101,6 +101,11 @@ def port_of(endpoint):
     return int(str(endpoint).rsplit(":", 1)[1])
 
 
+# More [daemon] keys for every kotetsud a test starts (monkeypatch it:
+# {"offload": "off"}).
+DAEMON_EXTRA = {}
+
+
 class Kotetsud:
     """One kotetsud in namespace ns with its files in workdir."""
 
@@ -113,8 +118,9 @@ class Kotetsud:
         self.proc = None
 
     def write_config(self, peer_sections):
-        daemon = ("daemon", {"socket": self.sock, "pidfile": self.pidfile,
-                             "tun": self.tun, "log-level": self.log_level})
+        daemon = ("daemon", dict({"socket": self.sock, "pidfile": self.pidfile,
+                                  "tun": self.tun, "log-level": self.log_level},
+                                 **DAEMON_EXTRA))
         with open(self.conf, "w") as f:
             f.write("# Written by tests/py/kotetsud.py for one test.\n")
             f.write(ini([daemon] + list(peer_sections)))

@@ -212,6 +212,23 @@ static void test_workers(void **state)
 	}
 }
 
+/* [daemon] offload: on unless "off". */
+static void test_offload(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool off;
+	} cases[] = { { "", false },
+		      { "[daemon]\noffload = auto\n", false },
+		      { "[daemon]\noffload = off\n", true } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kt_conf *conf = parse_ok(cases[i].text);
+		assert_int_equal(conf->daemon.offload_off, cases[i].off);
+		kt_conf_free(conf);
+	}
+}
+
 static void test_responder_and_options(void **state)
 {
 	(void)state;
@@ -572,6 +589,7 @@ static const struct bad_case bad[] = {
 	{ "[daemon]\nlog-level = info\x01\n", "kotetsu.conf:2: control character 0x01 in the line" },
 	{ "[daemon]\nworkers = 4\n", "kotetsu.conf:2: bad workers '4': expected auto | 0 | 2" },
 	{ "[daemon]\nworkers = 1\n", "kotetsu.conf:2: bad workers '1': expected auto | 0 | 2" },
+	{ "[daemon]\noffload = on\n", "kotetsu.conf:2: bad offload 'on': expected auto | off" },
 };
 
 static void test_errors(void **state)
@@ -708,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_workers),
+		cmocka_unit_test(test_offload),
 		cmocka_unit_test(test_responder_and_options),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_psk_forms),
