@@ -36,34 +36,6 @@ void kt_vnet_hdr_put(uint8_t *p, const struct kt_vnet_hdr *h)
 	memcpy(p + 8, &h->csum_offset, 2);
 }
 
-/* kt_ip_csum_add, eight bytes at a time: one's-complement sums are
- * independent of byte order up to a final swap (RFC 1071 §2(B)), so the
- * words are added as the host loads them. The checksum of each 1400-byte
- * segment is the one pass over its payload we cannot avoid. */
-static uint32_t sum_fast(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t acc = 0;
-	for (; len >= 8; p += 8, len -= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		acc += (w & 0xffffffffu) + (w >> 32); /* < 2^33 each: no overflow below 2^31 words */
-	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	acc = (acc >> 8 | acc << 8) & 0xffff;
-#endif
-	return kt_ip_csum_add(sum + (uint32_t)acc, p, len);
-}
-
-/* The TCP/UDP pseudo-header sum of the IP header at p (RFC 9293 §3.1,
- * RFC 8200 §8.1) for a transport length of l4_len. */
-static uint32_t pseudo_sum(const uint8_t *p, uint8_t version, uint8_t proto, size_t l4_len)
-{
-	uint32_t sum = version == 6 ? kt_ip_csum_add(0, p + 8, 32) : kt_ip_csum_add(0, p + 12, 8);
-	return sum + proto + (uint32_t)(l4_len >> 16) + (uint32_t)(l4_len & 0xffff);
-}
-
 /* A checksum as Linux stores a completed one: 0 is sent as 0xffff (the
  * same value in one's complement; for UDP, 0 would mean "none"). */
 static uint16_t csum_store(uint32_t sum)
@@ -79,7 +51,7 @@ int kt_gso_csum(uint8_t *p, size_t len, const struct kt_vnet_hdr *h)
 	size_t start = h->csum_start, field = start + h->csum_offset;
 	if (field + 2 > len)
 		return KT_ERR_MALFORMED;
-	kt_put16(p + field, csum_store(sum_fast(0, p + start, len - start)));
+	kt_put16(p + field, csum_store(kt_ip_csum_add(0, p + start, len - start)));
 	return 0;
 }
 
@@ -177,7 +149,8 @@ static void fix_segment(const struct kt_gso *g, uint8_t *out, size_t n, size_t p
 		kt_put16(l4 + UDP_LEN_OFF, l4_len);
 		kt_put16(l4 + KT_UDP_CSUM_OFF, 0);
 	}
-	uint32_t sum = sum_fast(pseudo_sum(out, g->version, g->proto, l4_len), l4, l4_len);
+	uint32_t pseudo = kt_ip_pseudo_sum_hdr(out, g->version, g->proto, l4_len);
+	uint32_t sum = kt_ip_csum_add(pseudo, l4, l4_len);
 	kt_put16(l4 + (g->proto == KT_IPPROTO_TCP ? KT_TCP_CSUM_OFF : KT_UDP_CSUM_OFF),
 		 csum_store(sum));
 }

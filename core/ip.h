@@ -60,6 +60,10 @@ int kt_ip_parse(const uint8_t *p, size_t len, struct kt_ip_info *out);
  * correct checksum it returns 0. */
 uint32_t kt_ip_csum_add(uint32_t sum, const uint8_t *p, size_t len);
 uint16_t kt_ip_csum_fold(uint32_t sum);
+/* The TCP/UDP pseudo-header sum (RFC 9293 §3.1, RFC 8200 §8.1) of the
+ * IPv4 or IPv6 header at p (addresses at their fixed offsets) for
+ * l4_len transport bytes of protocol proto. */
+uint32_t kt_ip_pseudo_sum_hdr(const uint8_t *p, uint8_t version, uint8_t proto, size_t l4_len);
 /* Recompute the IPv4 header checksum of the header at p (IHL from p). */
 void kt_ip4_set_csum(uint8_t *p);
 

@@ -18,8 +18,10 @@
  * on-traffic), worker.c (the threads). Batches of up to KD_DP_BATCH
  * packets per system call where the kernel allows it (recvmmsg, sendmmsg;
  * on the TUN, offloads: a read returns a TCP/UDP super-packet of up to
- * 64 KB that core/gso.c splits into the outbound slots); buffers are
- * allocated once, at start-up.
+ * 64 KB that core/gso.c splits into the outbound slots, and the TCP
+ * segments opened from one receive batch are merged per flow into
+ * super-packets for the TUN to split, core/gro.c); buffers are allocated
+ * once, at start-up.
  *
  * Threads ([daemon] workers, worker.h has the lock rules): with 2, the
  * outbound thread runs dp_out.c on struct kd_dp_out and kd->ips_out (the
@@ -35,6 +37,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include "core/gro.h"
 #include "core/gso.h"
 #include "core/icmp.h"
 #include "daemon/kotetsud.h"
@@ -72,6 +75,10 @@
 #define KD_DP_MAX_ADDRS 256             /* host addresses remembered */
 #define KD_DP_MAX_PAIRS (KT_CONF_MAX_TS * KT_CONF_MAX_TS)
 #define KD_DP_RX_CMSG 64                /* control room per datagram: one in6_pktinfo */
+/* TCP flows whose segments one receive batch merges at once (offloads):
+ * a bulk transfer needs one; a flow that finds the table full pushes the
+ * oldest out. */
+#define KD_DP_GRO_FLOWS 8
 
 struct kd_nl;
 struct kd_nft;
@@ -113,6 +120,7 @@ struct kd_raw {
 struct kd_dp_stats {
 	uint64_t tun_rx, tun_tx, tun_errors;
 	uint64_t tun_gso, tun_bad_vnet;    /* super-packets read; virtio headers refused */
+	uint64_t tun_gro;                  /* super-packets written (merged segments) */
 	uint64_t tx_raw, tx_udp, tx_errors, tx_nosock;
 	uint64_t rx_raw, rx_udp, rx_errors, rx_truncated, decapped;
 	uint64_t out_dropped, in_dropped, link_local, too_big, icmp_sent, icmp_limited;
@@ -153,6 +161,11 @@ struct kd_dp_in {
 	struct iovec iov[KD_DP_BATCH];
 	struct sockaddr_storage from[KD_DP_BATCH];
 	char cbuf[KD_DP_BATCH][KD_DP_RX_CMSG] __attribute__((aligned(sizeof(size_t))));
+	/* Offloads: TCP segments opened from this batch, merged in the slot
+	 * of each flow's first one and written when the batch ends (or
+	 * sooner, when the flow's next packet cannot join). Oldest first. */
+	struct kt_gro gro[KD_DP_GRO_FLOWS];
+	size_t n_gro;
 	struct kd_dp_stats st;
 };
 

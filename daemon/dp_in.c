@@ -15,6 +15,11 @@
  * dropped. IPv4 raw sockets deliver the reassembled packet with its
  * header.
  *
+ * With TUN offloads, the TCP segments of one flow opened from one receive
+ * batch are merged in the slot of the first (core/gro.h) and written as
+ * one super-packet when the batch ends; the kernel splits it again where
+ * it must, and trusts its checksum, which core/gro.c checked per segment.
+ *
  * Runs on the inbound thread (worker.h) with kd->ips_in and dp->in; what
  * only the main thread may do (IKE behind the marker, a peer seen at a new
  * address) is queued for it. */
@@ -68,11 +73,73 @@ static bool peer_elsewhere(const struct kt_sa *sa, const struct kt_ike_endpoint 
 	       (from->port != sa->p.encap_sport || !kt_addr_equal(&from->addr, &sa->p.src));
 }
 
-/* What an opened packet goes to the TUN with (offloads on): its ICV
- * vouched for every byte, checksums included. Linux's TUN (6.18) ignores
- * DATA_VALID and verifies the checksums anyway; skipping that would take
- * NEEDS_CSUM with the pseudo-header sum in the field, as GRO would. */
+/* What a packet written alone goes to the TUN with (offloads on): its ICV
+ * vouched for every byte, checksums included, but Linux's TUN (6.18)
+ * ignores DATA_VALID and verifies the checksums anyway. Merged packets
+ * (below) go with NEEDS_CSUM instead, which the kernel trusts: core/gro.c
+ * merges only segments whose own checksums it verified. */
 static const struct kt_vnet_hdr authentic = { .flags = KT_VNET_F_DATA_VALID };
+
+/* ---- coalescing (offloads): the batch's TCP segments per flow ---- */
+
+static void gro_write(struct kd *kd, struct kt_gro *g)
+{
+	struct kd_dp_in *in = &kd->dp->in;
+	struct kt_vnet_hdr h;
+	size_t len = kt_gro_finish(g, &h);
+	if (g->n > 1)
+		in->st.tun_gro++;
+	kd_tun_write(kd, &in->st, g->p, len, g->n > 1 ? &h : &authentic);
+}
+
+/* Write held flow i and take it out of the table, keeping the order. */
+static void gro_flush_one(struct kd *kd, size_t i)
+{
+	struct kd_dp_in *in = &kd->dp->in;
+	gro_write(kd, &in->gro[i]);
+	memmove(&in->gro[i], &in->gro[i + 1], (in->n_gro - i - 1) * sizeof(in->gro[0]));
+	in->n_gro--;
+}
+
+/* At the end of a batch, before its slots are read into again. */
+static void gro_flush(struct kd *kd)
+{
+	while (kd->dp->in.n_gro)
+		gro_flush_one(kd, 0);
+}
+
+static size_t gro_find(const struct kd_dp_in *in, const struct kt_gro_key *k)
+{
+	size_t i = 0;
+	while (i < in->n_gro && !kt_gro_same_flow(&in->gro[i].first.key, k))
+		i++;
+	return i;
+}
+
+/* An opened packet to the TUN. With offloads, a TCP segment joins its
+ * flow's run or starts one; any other packet of a held flow first pushes
+ * that flow out, so no flow's packets change order. */
+static void deliver(struct kd *kd, struct kt_pkt *pkt)
+{
+	struct kd_dp_in *in = &kd->dp->in;
+	uint8_t *p = kt_pkt_data(pkt);
+	struct kt_gro_seg s;
+	enum kt_gro_kind kind = kd->dp->vnet ? kt_gro_parse(p, pkt->len, &s) : KT_GRO_OTHER;
+	size_t i = kind >= KT_GRO_FLOW ? gro_find(in, &s.key) : in->n_gro;
+	if (kind == KT_GRO_SEG && i < in->n_gro && kt_gro_append(&in->gro[i], p, &s))
+		return;
+	if (kind == KT_GRO_ANY)
+		gro_flush(kd);
+	else if (i < in->n_gro)
+		gro_flush_one(kd, i);
+	if (kind != KT_GRO_SEG) {
+		kd_tun_write(kd, &in->st, p, pkt->len, &authentic);
+		return;
+	}
+	if (in->n_gro == KD_DP_GRO_FLOWS)
+		gro_flush_one(kd, 0);
+	kt_gro_start(&in->gro[in->n_gro++], p, pkt->head + pkt->cap - p, &s);
+}
 
 /* One inbound packet; from: where an ESP-in-UDP packet came from (NULL
  * for raw ESP/AH). */
@@ -86,7 +153,7 @@ static void input(struct kd *kd, struct kt_pkt *pkt, const struct kt_ike_endpoin
 		in->st.decapped++;
 		bool moved = peer_elsewhere(sa, from);
 		uint32_t spi = sa->p.spi;
-		kd_tun_write(kd, &in->st, kt_pkt_data(pkt), pkt->len, &authentic);
+		deliver(kd, pkt);
 		if (moved && kd_wk_is_worker())
 			kd_wk_post_natt(kd, spi, from);
 		else if (moved) /* may change the SAD: sa is not used after this */
@@ -153,6 +220,7 @@ static void raw_ready(struct kd *kd, struct kd_io *io, uint32_t events)
 		else
 			in->st.in_dropped++;
 	}
+	gro_flush(kd);
 }
 
 static const struct { uint8_t version, proto; } raw_kinds[4] = {
@@ -298,4 +366,5 @@ void kd_dp_natt_ready(struct kd *kd, struct kd_sock *s)
 		}
 		natt_one(kd, s, (size_t)i);
 	}
+	gro_flush(kd);
 }

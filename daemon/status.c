@@ -230,6 +230,7 @@ static json_t *dataplane_json(struct kd *kd)
 	json_object_update(c, d);
 	json_decref(d);
 	json_object_set_new(c, "tun_gso", json_integer((json_int_t)st->tun_gso));
+	json_object_set_new(c, "tun_gro", json_integer((json_int_t)st->tun_gro));
 	json_object_set_new(c, "tun_bad_vnet", json_integer((json_int_t)st->tun_bad_vnet));
 	struct kd_wk_stats ws;
 	kd_wk_stats(kd, &ws);
