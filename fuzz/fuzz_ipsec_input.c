@@ -241,8 +241,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			stack = ENCAP_TRANSPORT;
 			(void)kt_ip_fix_l4_csum(want, n);
 		}
+		/* A body that is itself ESP or AH (a sealed seed, mutated) may be
+		 * opened too after a transport-mode layer: then the result is
+		 * not the body, and only the bounds are checked. */
+		bool nested = ip.proto == KT_IPPROTO_ESP || ip.proto == KT_IPPROTO_AH;
 		if (seal_stack(tx, out, stack, &pkt))
-			check(&pkt, kt_ipsec_input(&rx, &pkt, &sa), want, n);
+			check(&pkt, kt_ipsec_input(&rx, &pkt, &sa), nested ? NULL : want, n);
 	}
 	kt_ipsec_free(&rx);
 	kt_sad_del(tx);
