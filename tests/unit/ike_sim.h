@@ -511,6 +511,14 @@ static inline void sim_connect(struct sim *s, kt_tstamp span)
 	sim_run(s, 2 * KT_SECONDS, sim_settled, NULL);
 }
 
+/* The default pair (no options), connected: most tests start here. */
+static inline void sim_up(struct sim *s, uint64_t seed)
+{
+	struct sim_opt o = { 0 };
+	sim_init(s, &o, seed, NULL, NULL);
+	sim_connect(s, 5 * KT_SECONDS);
+}
+
 /* ---- Crafted messages with an established SA's keys ---- */
 
 struct sim_keys {

@@ -147,9 +147,7 @@ static void test_log_lines_and_status(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	assert_true(sim_both_up(&s, NULL));
 	assert_non_null(sim_log_has(&s, 0, "peer b: IKE SA established AES_GCM_16_128/PRF_HMAC_SHA2_256/"
 					    "CURVE_25519, 192.0.2.1[500] a.example <-> 192.0.2.2[500] b.example",
@@ -743,9 +741,7 @@ static void test_delete_crossing(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	assert_int_equal(kt_ike_terminate(s.s[0].ike, s.now, "b", "net"), 0);
 	assert_int_equal(kt_ike_terminate(s.s[1].ike, s.now, "a", "net"), 0);
 	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);

@@ -429,9 +429,7 @@ static void test_wrong_exchange_established(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	assert_true(sim_both_up(&s, NULL));
 	struct kt_ike_stats before, after;
 	kt_ike_get_stats(s.s[1].ike, &before);
@@ -456,9 +454,7 @@ static void test_liveness_and_repeated_delete(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	assert_int_equal(sim_inject(&s, KT_IKE_EXCH_INFORMATIONAL, 2, 0, NULL, 0, false), 0);
 	uint8_t out[KT_IKE_MAX_MSG];
 	size_t n = sim_take_last(&s, 1, out, sizeof(out));
@@ -595,9 +591,7 @@ static void test_rekey_answered_temporary_failure(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	const struct sim_ev *a = sim_find(&s, 0, KT_IKE_EV_CHILD_UP, 0);
 	uint8_t chain[12] = { 0, 0, 0, 12, KT_IKE_PROTO_ESP, 4, 0x40, 0x09 };
 	wrn(chain + 8, a->spi_out, 4);
@@ -628,9 +622,7 @@ static void test_garbage_dropped(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { 0 };
-	sim_init(&s, &o, seed, NULL, NULL);
-	sim_connect(&s, 5 * KT_SECONDS);
+	sim_up(&s, seed);
 	struct kt_ike_endpoint src = { .addr = s.s[0].addr, .port = 500 }, dst = { .addr = s.s[1].addr, .port = 500 };
 	uint8_t junk[64];
 	for (size_t i = 0; i < sizeof(junk); i++)
