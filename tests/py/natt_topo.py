@@ -179,14 +179,7 @@ def peer_sections(name, local, remote, local_id, remote_id, children, start="lis
             "auth": "psk", "psk": '"%s"' % psk, "ike": ike, "start": start, "nat-t": nat_t}
     if keepalive is not None:
         peer["keepalive"] = keepalive
-    secs = [("peer " + name, peer)]
-    for c in children:
-        keys = {"mode": c.get("mode", "tunnel"), "protocol": c.get("protocol", "esp")}
-        for k in ("local_ts", "remote_ts", "esp", "ah"):
-            if c.get(k):
-                keys[k.replace("_", "-")] = c[k]
-        secs.append(("child %s/%s" % (name, c.get("name", "lan")), keys))
-    return secs
+    return [("peer " + name, peer)] + topo.child_sections(name, children)
 
 
 def tunnel_child(local, remote, protocol="esp", name="lan"):

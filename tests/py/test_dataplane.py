@@ -52,28 +52,9 @@ def world(tmp_path_factory):
     netns.require_root()
     require_built()
     require_tools()
-    made = []
-    with netns.work_dir(tmp_path_factory) as work:
-        stack = []
-
-        def make(routed=False, ipv6=True):
-            cm = topo.sites(ipv6=ipv6, routed=routed)
-            s = cm.__enter__()
-            stack.append(cm)
-            w = topo.World(s, work)
-            made.append(w)
-            return w
-        try:
-            yield make
-        finally:
-            for w in made:
-                w.stop()
-            for cm in reversed(stack):
-                cm.__exit__(None, None, None)
-        reports = [r for w in made for r in w.sanitizer_reports()]
-        if reports:
-            pytest.fail("kotetsud reported sanitizer errors:\n" + "\n".join(reports[:40]),
-                        pytrace=False)
+    with netns.work_dir(tmp_path_factory) as work, \
+            topo.world_maker(work, topo.sites, topo.World) as make:
+        yield lambda routed=False, ipv6=True: make(routed=routed, ipv6=ipv6)
 
 
 # --- scenarios ------------------------------------------------------------------

@@ -58,26 +58,10 @@ def natw(tmp_path_factory):
     netns.require_root()
     require_built()
     require_tools()
-    made, stack = [], []
-    with netns.work_dir(tmp_path_factory) as work:
-        def make(initiators=1, masquerade=True):
-            cm = nat_topology(initiators=initiators, masquerade=masquerade)
-            t = cm.__enter__()
-            stack.append(cm)
-            w = NatWorld(t, work)
-            made.append(w)
-            return w
-        try:
-            yield make
-        finally:
-            for w in made:
-                w.stop()
-            for cm in reversed(stack):
-                cm.__exit__(None, None, None)
-        reports = [r for w in made for r in w.sanitizer_reports()]
-        if reports:
-            pytest.fail("kotetsud reported sanitizer errors:\n" + "\n".join(reports[:40]),
-                        pytrace=False)
+    with netns.work_dir(tmp_path_factory) as work, \
+            topo.world_maker(work, nat_topology, NatWorld) as make:
+        yield lambda initiators=1, masquerade=True: make(initiators=initiators,
+                                                         masquerade=masquerade)
 
 
 # --- helpers --------------------------------------------------------------------

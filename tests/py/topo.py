@@ -27,6 +27,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from netns import IP, add_ns, del_ns, nsexec, run, unique_prefix, wait_for
 
 PYTHON = "/usr/bin/python3"
@@ -425,15 +427,21 @@ def kt_peer(name, local, remote, psk, children, start="listen", ike=IKE, nat_t="
     children: [dict(name, mode, protocol, local_ts, remote_ts, esp, ah)];
     selectors may be left out in transport mode (default "dynamic"). IDs
     default to the addresses."""
-    secs = [("peer " + name, {"local": local, "remote": remote, "auth": "psk",
+    return [("peer " + name, {"local": local, "remote": remote, "auth": "psk",
                               "psk": '"%s"' % psk, "ike": ike, "start": start,
-                              "nat-t": nat_t})]
+                              "nat-t": nat_t})] + child_sections(name, children)
+
+
+def child_sections(peer, children):
+    """[child PEER/NAME] sections from dicts with mode, protocol,
+    local_ts, remote_ts, esp, ah and name (default "lan")."""
+    secs = []
     for c in children:
         keys = {"mode": c.get("mode", "tunnel"), "protocol": c.get("protocol", "esp")}
         for k in ("local_ts", "remote_ts", "esp", "ah"):
             if c.get(k):
                 keys[k.replace("_", "-")] = c[k]
-        secs.append(("child %s/%s" % (name, c.get("name", "lan")), keys))
+        secs.append(("child %s/%s" % (peer, c.get("name", "lan")), keys))
     return secs
 
 
@@ -537,6 +545,34 @@ class World:
 
     def sanitizer_reports(self):
         return [ln for k in self.kt.values() for ln in k.sanitizer_reports()]
+
+
+@contextlib.contextmanager
+def world_maker(work, topology, world_class):
+    """Yields make(**kw): topology(**kw) builds the namespaces (a context
+    manager), world_class(them, work) runs daemons in them. At the end
+    every world's daemons stop and its namespaces go, whatever happened;
+    then sanitizer reports in the daemons' logs fail the test."""
+    made, stack = [], []
+
+    def make(**kw):
+        cm = topology(**kw)
+        t = cm.__enter__()
+        stack.append(cm)
+        w = world_class(t, work)
+        made.append(w)
+        return w
+    try:
+        yield make
+    finally:
+        for w in made:
+            w.stop()
+        for cm in reversed(stack):
+            cm.__exit__(None, None, None)
+    reports = [r for w in made for r in w.sanitizer_reports()]
+    if reports:
+        pytest.fail("kotetsud reported sanitizer errors:\n" + "\n".join(reports[:40]),
+                    pytrace=False)
 
 
 def ctl_request(sock_path, request, timeout=10):
