@@ -29,7 +29,6 @@ import re
 import subprocess
 
 import topo
-from kotetsud import Kotetsud
 from netns import IP, add_ns, del_ns, nsexec, run, unique_prefix, wait_for
 
 NFT = "/usr/sbin/nft"
@@ -210,12 +209,7 @@ class NatWorld:
         self.sw = {}      # role -> Charon
 
     def kotetsud(self, node, log_level="info"):
-        if node.role not in self.kt:
-            d = self.work / node.role
-            d.mkdir(exist_ok=True)
-            self.kt[node.role] = Kotetsud(node.ns, d, tun=self.t.prefix + "t" + node.role[-1],
-                                          log_level=log_level)
-        return self.kt[node.role]
+        return topo.node_kotetsud(self.kt, self.work, self.t.prefix, node, log_level)
 
     def charon(self, node):
         from strongswan import Charon

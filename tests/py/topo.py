@@ -497,13 +497,7 @@ class World:
         self.others = []  # other daemons (charon) to stop
 
     def kotetsud(self, node, log_level="info"):
-        from kotetsud import Kotetsud
-        if node.role not in self.kt:
-            d = self.work / node.role
-            d.mkdir(exist_ok=True)
-            self.kt[node.role] = Kotetsud(node.ns, d, tun=self.s.prefix + "t" + node.role[-1],
-                                          log_level=log_level)
-        return self.kt[node.role]
+        return node_kotetsud(self.kt, self.work, self.s.prefix, node, log_level)
 
     def start_pair(self, left, right, children, family=4, start="now", ike=IKE,
                    nat_t="auto", wait=True):
@@ -545,6 +539,18 @@ class World:
 
     def sanitizer_reports(self):
         return [ln for k in self.kt.values() for ln in k.sanitizer_reports()]
+
+
+def node_kotetsud(kts, work, prefix, node, log_level="info"):
+    """The Kotetsud of node in kts (role -> Kotetsud), made on first use
+    with its files in work/ROLE and a TUN named after the topology."""
+    from kotetsud import Kotetsud
+    if node.role not in kts:
+        d = work / node.role
+        d.mkdir(exist_ok=True)
+        kts[node.role] = Kotetsud(node.ns, d, tun=prefix + "t" + node.role[-1],
+                                  log_level=log_level)
+    return kts[node.role]
 
 
 @contextlib.contextmanager

@@ -425,6 +425,16 @@ static void test_keepalive_reload(void **state)
 	sim_free(&s);
 }
 
+/* Initiator behind a NAT, responder with remote = any and a second child
+ * each: the first child ("net") is being initiated. */
+static void nat_pair_initiate(struct sim *s)
+{
+	struct sim_opt o = { .remote_r = "any", .extra_i = second_child_i, .extra_r = second_child_r };
+	sim_init(s, &o, seed, NULL, NULL);
+	s->nat = true;
+	assert_int_equal(kt_ike_initiate(s->s[0].ike, s->now, "b", "net", NULL), 0);
+}
+
 /* The NAT in front of the initiator changes its mapping: the responder,
  * not behind a NAT, follows the next authentic message (log line,
  * PEER_MOVED); a CHILD_SA created afterwards is sent to the new mapping,
@@ -433,10 +443,7 @@ static void test_peer_moved_with_nat_mapping(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { .remote_r = "any", .extra_i = second_child_i, .extra_r = second_child_r };
-	sim_init(&s, &o, seed, NULL, NULL);
-	s.nat = true;
-	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "net", NULL), 0);
+	nat_pair_initiate(&s);
 	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
 	assert_int_equal(sim_count(&s, 1, KT_IKE_EV_CHILD_UP), 1);
 	expect_ep(&sim_find(&s, 1, KT_IKE_EV_CHILD_UP, 0)->out_dst, SIM_ADDR_NAT, 14500);
@@ -479,10 +486,7 @@ static void test_peer_seen(void **state)
 {
 	(void)state;
 	struct sim s;
-	struct sim_opt o = { .remote_r = "any", .extra_i = second_child_i, .extra_r = second_child_r };
-	sim_init(&s, &o, seed, NULL, NULL);
-	s.nat = true;
-	assert_int_equal(kt_ike_initiate(s.s[0].ike, s.now, "b", "net", NULL), 0);
+	nat_pair_initiate(&s);
 	struct kt_ike_endpoint b2 = ep(SIM_ADDR_B, 4501), n2 = ep(SIM_ADDR_NAT, 14501);
 	assert_int_equal(kt_ike_peer_seen(s.s[0].ike, s.now, 1, &b2), 0); /* not established */
 	sim_run(&s, 5 * KT_SECONDS, sim_settled, NULL);
